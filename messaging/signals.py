@@ -1,0 +1,35 @@
+"""Domain events of the message lifecycle. Observability (metrics, logs) subscribes to these;
+the services that send them know nothing of Prometheus.
+
+Every signal is sent with `sender` = the module that produced it, plus the keyword arguments
+documented beside it. Counts are exact: a signal is sent only after its transaction committed
+(or, for vendor calls, after the call returned).
+"""
+
+from django.dispatch import Signal
+
+# kind: str, timezone: str, status: "pending" | "expired"  (one per created message)
+#   plus lag_seconds: float, how late the tick materialised it after its due time
+message_scheduled = Signal()
+
+# kind, attempt_number: int, outcome: DeliveryAttempt.Outcome value, http_status: int | None,
+# duration_seconds: float, retry_after: float | None, error_type: str | None
+delivery_attempted = Signal()
+
+# kind, status: the terminal (or retry) status reached, attempts: int, failures: int,
+# due_at: datetime, finished_at: datetime, processing_seconds: float (claim to outcome)
+message_finished = Signal()
+
+# kind, reason: "already_done" | "in_flight" | "user_gone" | "occasion_moved"
+#   a delivery task found nothing to do for a message: the duplicate-prevention path
+idempotency_skipped = Signal()
+
+# count: int, queue: str  (tasks published), messages: int
+tasks_published = Signal()
+
+# job_name: str, status: "success" | "failure", duration_seconds: float,
+# scheduled_for: datetime | None, started_at: datetime, messages_scheduled: int
+scheduler_job_ran = Signal()
+
+# vendor: str, state: "closed" | "open" | "half_open"
+circuit_state_changed = Signal()

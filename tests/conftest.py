@@ -1,0 +1,142 @@
+"""Shared fixtures. Integration tests run on the real PostgreSQL, RabbitMQ and Redis named by
+DATABASE_URL, CELERY_BROKER_URL and REDIS_URL (bin/test sets local defaults)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (throttles, circuit breaker, token cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def service_env(django_db_blocker, settings):
+    """Environment for a child process (worker, beat, API) that shares this test's database."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + db_name
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="birthday.settings",
+        VENDOR_BASE_URL=settings.VENDOR_BASE_URL,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def purge_queues():
+    from birthday.celery import app
+
+    def purge():
+        with app.connection_for_write() as conn:
+            channel = conn.default_channel
+            for queue in app.conf.task_queues:
+                try:
+                    queue(channel).purge()
+                except Exception:  # queue not declared yet: nothing to purge
+                    conn = app.connection_for_write()
+                    channel = conn.default_channel
+
+    purge()
+    yield purge
+    purge()
+
+
+class ProcessGroup:
+    """Child processes (workers, beats) a test starts; all are killed at the end."""
+
+    def __init__(self, env, tmp_path):
+        self.env = env
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, args, name, extra_env=None, ready_text=None, timeout=60):
+        log = open(self.tmp_path / f"{name}-{len(self.procs)}.log", "w+")
+        env = dict(self.env, **(extra_env or {}))
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        proc.log = log  # type: ignore[attr-defined]
+        proc.name = name  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        if ready_text:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                log.seek(0)
+                if ready_text in log.read():
+                    return proc
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"{name} exited early:\n{log.read()[-4000:]}")
+                time.sleep(0.2)
+            log.seek(0)
+            raise RuntimeError(f"{name} not ready in {timeout}s:\n{log.read()[-4000:]}")
+        return proc
+
+    def worker(self, name="worker", queues="deliveries,scheduler", concurrency=2, extra_env=None):
+        args = [sys.executable, "-m", "celery", "-A", "birthday", "worker", "-Q", queues,
+                "-c", str(concurrency), "-n", f"{name}-{len(self.procs)}@%h", "--loglevel=INFO",
+                "--without-gossip", "--without-mingle"]
+        return self.start(args, name, extra_env, ready_text="ready.")
+
+    def beat(self, name="beat", extra_env=None):
+        schedule = self.tmp_path / f"beat-{len(self.procs)}"
+        args = [sys.executable, "-m", "celery", "-A", "birthday", "beat", "--loglevel=INFO", "-s", str(schedule)]
+        return self.start(args, name, extra_env, ready_text="beat: Starting")
+
+    def output(self, proc) -> str:
+        proc.log.seek(0)
+        return proc.log.read()
+
+    def kill(self, proc, sig=signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                self.kill(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill(proc, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def processes(service_env, tmp_path):
+    group = ProcessGroup(service_env, tmp_path)
+    yield group
+    group.stop_all()
+
+
+def wait_until(predicate, timeout=60.0, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
