@@ -24,7 +24,6 @@ enable_utc = True
 
 task_acks_late = True
 task_reject_on_worker_lost = True
-task_acks_on_failure_or_timeout = True
 worker_prefetch_multiplier = 1
 worker_send_task_events = True
 task_send_sent_event = True

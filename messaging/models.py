@@ -29,7 +29,10 @@ class Message(models.Model):
     occasion_date = models.DateField()
     due_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Calls made to the vendor")
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Failed calls that spend the retry budget (rate limiting does not)"
+    )
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     dispatch_after = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

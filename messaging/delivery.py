@@ -1,0 +1,324 @@
+"""Delivering a batch of messages: claim, re-read the users, send concurrently, record.
+
+A claim is one conditional UPDATE: only `queued` rows, or `sending` rows whose lease has
+expired (their worker died), become `sending` under a fresh lease. The lease instant is the
+claim's token: results are recorded only where the row still carries it, so a worker that lost
+its lease to another can never overwrite the newer outcome. Each message's vendor call carries
+its stable Idempotency-Key, so a retry after an unknown outcome (a timeout, a killed worker)
+is not a second message to the recipient.
+"""
+
+import dataclasses
+import datetime
+import logging
+import os
+import random
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.utils import InterfaceError, OperationalError
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from scheduler import calendar, clock, occasions
+from users.models import User
+
+from . import signals
+from .circuit_breaker import vendor_breaker
+from .models import DeliveryAttempt, Message
+from .vendor import VendorResult, get_client
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Outcome = DeliveryAttempt.Outcome
+BREAKER_FAILURES = {Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.CONNECTION_ERROR}
+DB_RETRY_SECONDS = 60.0
+
+
+@dataclasses.dataclass
+class Claimed:
+    id: int
+    user_id: int
+    kind: str
+    occasion_date: datetime.date
+    due_at: datetime.datetime
+    attempts: int
+    failures: int
+    idempotency_key: str
+    lease: datetime.datetime
+    claimed_monotonic: float
+    email: str = ""
+    text: str = ""
+
+
+@dataclasses.dataclass
+class Deferred:
+    """The circuit breaker held this call back; nothing was sent."""
+
+    wait_seconds: float
+
+
+@dataclasses.dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+    skipped: int = 0
+
+
+def deliver_batch(message_ids: list[int]) -> BatchResult:
+    result = BatchResult()
+    with tracer.start_as_current_span("messaging.deliver_batch") as span:
+        span.set_attribute("messaging.batch.message_count", len(message_ids))
+        now = clock.now()
+        claimed = with_db_retry(lambda: _claim(message_ids, now))
+        result.claimed = len(claimed)
+        skipped = set(message_ids) - {m.id for m in claimed}
+        if skipped:
+            result.skipped += with_db_retry(lambda: _announce_skips(skipped, now))
+        sendable = with_db_retry(lambda: _attach_current_user_data(claimed))
+        result.skipped += len(claimed) - len(sendable)
+        outcomes = _send_all(sendable)
+        with_db_retry(lambda: _record(outcomes, result))
+        span.set_attribute("messaging.batch.sent", result.sent)
+    return result
+
+
+def with_db_retry(operation):
+    """Run a database step, riding out a database restart instead of dropping the batch."""
+    deadline = time.monotonic() + DB_RETRY_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            return operation()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable; retrying in %.1fs", delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _claim(message_ids: list[int], now: datetime.datetime) -> list[Claimed]:
+    if not message_ids:
+        return []
+    lease = now + datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    placeholders = ", ".join(["%s"] * len(message_ids))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_message SET status = %s, lease_expires_at = %s, dispatch_after = %s, updated_at = %s "
+            f"WHERE id IN ({placeholders}) AND (status = %s OR (status = %s AND lease_expires_at <= %s)) "
+            "RETURNING id, user_id, kind, occasion_date, due_at, attempts, failures, idempotency_key",
+            [Message.Status.SENDING, lease, lease, now, *message_ids, Message.Status.QUEUED, Message.Status.SENDING, now],
+        )
+        rows = cursor.fetchall()
+    started = time.monotonic()
+    return [
+        Claimed(
+            id=row[0],
+            user_id=row[1],
+            kind=row[2],
+            occasion_date=_as_date(row[3]),
+            due_at=_as_datetime(row[4]),
+            attempts=row[5],
+            failures=row[6],
+            idempotency_key=str(uuid.UUID(str(row[7]))),
+            lease=lease,
+            claimed_monotonic=started,
+        )
+        for row in rows
+    ]
+
+
+def _as_date(value) -> datetime.date:
+    return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(value)
+
+
+def _as_datetime(value) -> datetime.datetime:
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _announce_skips(skipped_ids: set[int], now: datetime.datetime) -> int:
+    """A task found messages it may not claim: already done, in another worker's hands, or gone."""
+    found = {row[0]: row[1:] for row in Message.objects.filter(id__in=skipped_ids).values_list("id", "kind", "status")}
+    for message_id in skipped_ids:
+        kind, status = found.get(message_id, ("unknown", None))
+        if status is None:
+            reason = "user_gone"
+        elif status == Message.Status.SENDING:
+            reason = "in_flight"
+        elif status == Message.Status.PENDING:
+            reason = "occasion_moved"
+        else:
+            reason = "already_done"
+        signals.idempotency_skipped.send(sender=__name__, kind=kind, reason=reason)
+    return len(skipped_ids)
+
+
+def _attach_current_user_data(claimed: list[Claimed]) -> list[Claimed]:
+    """Re-read each user now: a user deleted or whose occasion moved after enqueue gets nothing,
+    and the text is rendered from the user's current name."""
+    users = User.objects.in_bulk({m.user_id for m in claimed})
+    sendable, obsolete = [], []
+    for message in claimed:
+        user = users.get(message.user_id)
+        occasion_type = occasions.get(message.kind)
+        if user is None or not _still_the_occasion(user, occasion_type, message):
+            obsolete.append(message)
+            continue
+        message.email = user.email
+        message.text = occasion_type.render(user)
+        sendable.append(message)
+    for message in obsolete:
+        Message.objects.filter(id=message.id, status=Message.Status.SENDING, lease_expires_at=message.lease).delete()
+        signals.idempotency_skipped.send(sender=__name__, kind=message.kind, reason="occasion_moved")
+    return sendable
+
+
+def _still_the_occasion(user, occasion_type, message: Claimed) -> bool:
+    anchor = occasion_type.anchor(user)
+    if anchor is None or message.occasion_date.year <= anchor.year:
+        return False
+    if calendar.occurrence_in_year(anchor, message.occasion_date.year, settings.FEB29_POLICY) != message.occasion_date:
+        return False
+    due = calendar.due_instant(message.occasion_date, user.timezone, settings.SEND_HOUR)
+    return due <= clock.now()
+
+
+def _send_all(messages: list[Claimed]) -> list[tuple[Claimed, VendorResult | Deferred, datetime.datetime]]:
+    if not messages:
+        return []
+    client = get_client()
+    breaker = vendor_breaker()
+    context = trace.set_span_in_context(trace.get_current_span())
+
+    def send_one(message: Claimed):
+        started_at = clock.now()
+        allowed, wait = breaker.allow()
+        if not allowed:
+            return message, Deferred(wait), started_at
+        token = otel_context.attach(context)
+        try:
+            with tracer.start_as_current_span("messaging.delivery_attempt") as span:
+                span.set_attribute("message.id", message.id)
+                span.set_attribute("message.type", message.kind)
+                span.set_attribute("message.attempt", message.attempts + 1)
+                outcome = client.send(message.email, message.text, message.idempotency_key)
+                span.set_attribute("message.outcome", outcome.outcome)
+                if outcome.http_status is not None:
+                    span.set_attribute("http.response.status_code", outcome.http_status)
+                if outcome.outcome != Outcome.SENT:
+                    span.set_status(Status(StatusCode.ERROR, outcome.error or outcome.outcome))
+        finally:
+            otel_context.detach(token)
+        if outcome.outcome in BREAKER_FAILURES:
+            breaker.record_failure()
+        elif outcome.outcome in (Outcome.SENT, Outcome.REJECTED):
+            breaker.record_success()
+        return message, outcome, started_at
+
+    return list(_executor().map(send_one, messages))
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One thread pool per process, made after any fork (threads do not survive one)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(settings.DELIVERY_CONCURRENCY, thread_name_prefix="deliver"))
+    return _pool[1]
+
+
+def backoff_seconds(failures: int) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(failures-1))]."""
+    ceiling = min(settings.RETRY_BACKOFF_MAX_SECONDS, settings.RETRY_BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
+    return random.uniform(0, ceiling)
+
+
+def _record(outcomes, result: BatchResult) -> None:
+    now = clock.now()
+    attempts_rows: list[DeliveryAttempt] = []
+    finished: list[dict] = []
+    called: list[tuple[Claimed, VendorResult]] = []
+    with transaction.atomic():
+        for message, outcome, started_at in outcomes:
+            if isinstance(outcome, Deferred):
+                updated = _update(message, status=Message.Status.RETRY,
+                                  dispatch_after=now + datetime.timedelta(seconds=max(outcome.wait_seconds, 1.0)))
+                result.deferred += updated
+                continue
+            called.append((message, outcome))
+            fields = {"attempts": message.attempts + 1}
+            failures = message.failures
+            if outcome.outcome == Outcome.SENT:
+                fields.update(status=Message.Status.SENT, sent_at=now, vendor_message_id=outcome.vendor_message_id[:200],
+                              last_error="", dispatch_after=None)
+            elif outcome.outcome == Outcome.REJECTED:
+                fields.update(status=Message.Status.FAILED, last_error=outcome.error, dispatch_after=None)
+            elif outcome.outcome == Outcome.RATE_LIMITED:
+                fields.update(status=Message.Status.RETRY, last_error=outcome.error,
+                              dispatch_after=now + datetime.timedelta(seconds=outcome.retry_after or 1.0))
+            else:
+                failures += 1
+                fields["failures"] = failures
+                fields["last_error"] = outcome.error
+                if failures >= settings.MAX_DELIVERY_ATTEMPTS:
+                    fields.update(status=Message.Status.DEAD, dispatch_after=None)
+                else:
+                    fields.update(status=Message.Status.RETRY,
+                                  dispatch_after=now + datetime.timedelta(seconds=backoff_seconds(failures)))
+            if not _update(message, **fields):
+                continue  # another worker holds the message now; its outcome is the one that counts
+            attempts_rows.append(
+                DeliveryAttempt(
+                    message_id=message.id,
+                    number=message.attempts + 1,
+                    started_at=started_at,
+                    duration_ms=int(outcome.duration_seconds * 1000),
+                    outcome=outcome.outcome,
+                    http_status=outcome.http_status,
+                    error=outcome.error[:1000],
+                )
+            )
+            status = fields["status"]
+            setattr(result, status, getattr(result, status) + 1)
+            finished.append(
+                dict(kind=message.kind, status=status, attempts=message.attempts + 1, failures=failures,
+                     due_at=message.due_at, finished_at=now,
+                     processing_seconds=time.monotonic() - message.claimed_monotonic)
+            )
+        DeliveryAttempt.objects.bulk_create(attempts_rows)
+
+        def announce():
+            for message, outcome in called:
+                signals.delivery_attempted.send(
+                    sender=__name__, kind=message.kind, attempt_number=message.attempts + 1,
+                    outcome=outcome.outcome, http_status=outcome.http_status,
+                    duration_seconds=outcome.duration_seconds, retry_after=outcome.retry_after,
+                    error_type=outcome.error_type,
+                )
+            for event in finished:
+                signals.message_finished.send(sender=__name__, **event)
+
+        transaction.on_commit(announce)
+
+
+def _update(message: Claimed, **fields) -> int:
+    fields["lease_expires_at"] = None
+    fields["updated_at"] = clock.now()
+    return Message.objects.filter(
+        id=message.id, status=Message.Status.SENDING, lease_expires_at=message.lease
+    ).update(**fields)

@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand
+
+from messaging import operations
+from messaging.models import Message
+
+
+class Command(BaseCommand):
+    help = "Give dead messages (and, on request, failed or expired ones) a fresh retry budget and queue them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("ids", nargs="*", type=int, help="Only these message ids")
+        parser.add_argument("--include-failed", action="store_true")
+        parser.add_argument("--include-expired", action="store_true")
+
+    def handle(self, *args, ids=None, include_failed=False, include_expired=False, **options):
+        statuses = [Message.Status.DEAD]
+        if include_failed:
+            statuses.append(Message.Status.FAILED)
+        if include_expired:
+            statuses.append(Message.Status.EXPIRED)
+        count = operations.retry_messages(ids or None, statuses)
+        self.stdout.write(f"queued {count} message(s) again")

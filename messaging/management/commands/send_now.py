@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from messaging import operations
+from scheduler import occasions
+from users.models import User
+
+
+class Command(BaseCommand):
+    help = "Send one user's next message of a kind now."
+
+    def add_arguments(self, parser):
+        parser.add_argument("user_id", type=int)
+        parser.add_argument("--kind", default="birthday", choices=[t.name for t in occasions.all_types()])
+
+    def handle(self, *args, user_id, kind, **options):
+        user = User.objects.filter(pk=user_id).first()
+        if user is None:
+            raise CommandError(f"no user {user_id}")
+        message = operations.send_now(user, kind)
+        if message is None:
+            raise CommandError(f"user {user_id} has no {kind} to send")
+        self.stdout.write(f"message {message.pk} ({kind} of {message.occasion_date}) queued")

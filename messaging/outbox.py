@@ -1,0 +1,165 @@
+"""The transactional outbox: message rows are the source of truth, tasks on RabbitMQ only a
+notification that rows are ready.
+
+Rows are created `pending`; the dispatcher publishes ready rows inside the same transaction
+that marks them `queued`, so a crash before the commit leaves them `pending` (published again
+next time) and a crash after it leaves a task on the queue. A worker that finds a row it cannot
+claim skips it, so publishing twice is harmless. Every non-terminal row carries
+`dispatch_after`; a row still `queued` or `sending` after that instant (a lost task, a dead
+worker) is published again.
+"""
+
+import dataclasses
+import datetime
+import time
+import uuid
+
+from django.conf import settings
+from django.db import connection, transaction
+from opentelemetry import trace
+
+from scheduler import clock
+
+from . import signals
+from .models import Message
+
+tracer = trace.get_tracer(__name__)
+
+DELIVER_TASK = "messaging.deliver"
+INSERT_CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class NewMessage:
+    user_id: int
+    kind: str
+    occasion_date: datetime.date
+    due_at: datetime.datetime
+    expired: bool = False
+
+
+def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewMessage]:
+    """Insert message rows, skipping any that already exist for the same occasion.
+
+    Returns the rows actually inserted. ON CONFLICT DO NOTHING on the unique
+    (user, kind, occasion_date) constraint is what makes a second message impossible, whoever
+    runs concurrently.
+    """
+    inserted: list[NewMessage] = []
+    by_key = {(row.user_id, row.kind, row.occasion_date.isoformat()): row for row in rows}
+    columns = (
+        "user_id, kind, occasion_date, due_at, status, attempts, failures, idempotency_key, "
+        "dispatch_after, vendor_message_id, last_error, created_at, updated_at"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params: list = []
+            for row in chunk:
+                params += [
+                    row.user_id,
+                    row.kind,
+                    row.occasion_date,
+                    row.due_at,
+                    Message.Status.EXPIRED if row.expired else Message.Status.PENDING,
+                    0,
+                    0,
+                    uuid.uuid4().hex if connection.vendor == "sqlite" else uuid.uuid4(),
+                    None if row.expired else row.due_at,
+                    "",
+                    "",
+                    now,
+                    now,
+                ]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * 13) + ")"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO messaging_message ({columns}) VALUES {placeholders} "
+                "ON CONFLICT (user_id, kind, occasion_date) DO NOTHING "
+                "RETURNING user_id, kind, occasion_date",
+                params,
+            )
+            for user_id, kind, occasion_date in cursor.fetchall():
+                key = (user_id, kind, occasion_date if isinstance(occasion_date, str) else occasion_date.isoformat())
+                inserted.append(by_key[key])
+    return inserted
+
+
+def run_dispatch(scheduled_for: datetime.datetime | None = None) -> int:
+    """The periodic dispatch job: publish what is ready, reporting the run like any job."""
+    started_at = clock.now()
+    started = time.monotonic()
+    status = "failure"
+    published = 0
+    try:
+        published = dispatch_ready(started_at)
+        status = "success"
+        return published
+    finally:
+        signals.scheduler_job_ran.send(
+            sender=__name__, job_name="dispatch", status=status, duration_seconds=time.monotonic() - started,
+            scheduled_for=scheduled_for, started_at=started_at, messages_scheduled=published,
+        )
+
+
+def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> int:
+    """Publish every row whose `dispatch_after` has passed; expire rows past the catch-up window.
+
+    Returns the number of messages published.
+    """
+    now = now or clock.now()
+    floor = now - datetime.timedelta(hours=settings.CATCH_UP_WINDOW_HOURS)
+    published = 0
+    while True:
+        with transaction.atomic(), tracer.start_as_current_span("messaging.dispatch") as span:
+            rows = list(
+                Message.objects.select_for_update(skip_locked=True)
+                .filter(dispatch_after__lte=now)
+                .order_by("dispatch_after")
+                .values_list("id", "kind", "due_at", "attempts", "failures")[:limit]
+            )
+            expired = [row for row in rows if row[2] < floor]
+            ready = [row[0] for row in rows if row[2] >= floor]
+            if expired:
+                Message.objects.filter(id__in=[row[0] for row in expired]).update(
+                    status=Message.Status.EXPIRED, dispatch_after=None, lease_expires_at=None, updated_at=now
+                )
+            if ready:
+                _publish(ready)
+                Message.objects.filter(id__in=ready).update(
+                    status=Message.Status.QUEUED,
+                    published_at=now,
+                    dispatch_after=now + datetime.timedelta(seconds=settings.QUEUED_STALE_SECONDS),
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            span.set_attribute("messaging.published", len(ready))
+            span.set_attribute("messaging.expired", len(expired))
+            transaction.on_commit(lambda expired=expired: _announce_expired(expired, now))
+        published += len(ready)
+        if len(rows) < limit:
+            return published
+
+
+def _announce_expired(rows, now) -> None:
+    for _id, kind, due_at, attempts, failures in rows:
+        signals.message_finished.send(
+            sender=__name__,
+            kind=kind,
+            status=Message.Status.EXPIRED,
+            attempts=attempts,
+            failures=failures,
+            due_at=due_at,
+            finished_at=now,
+            processing_seconds=0.0,
+        )
+
+
+def _publish(message_ids: list[int]) -> None:
+    from birthday.celery import app
+
+    size = settings.DELIVERY_BATCH_SIZE
+    chunks = [message_ids[i : i + size] for i in range(0, len(message_ids), size)]
+    with app.producer_or_acquire() as producer:
+        for chunk in chunks:
+            app.send_task(DELIVER_TASK, args=[chunk], producer=producer)
+    signals.tasks_published.send(sender=__name__, count=len(chunks), queue="deliveries", messages=len(message_ids))
