@@ -158,8 +158,8 @@ def _announce_skips(skipped_ids: set[int], now: datetime.datetime) -> int:
             reason = "user_gone"
         elif status == Message.Status.SENDING:
             reason = "in_flight"
-        elif status == Message.Status.PENDING:
-            reason = "occasion_moved"
+        elif status in (Message.Status.PENDING, Message.Status.RETRY):
+            reason = "not_ready"
         else:
             reason = "already_done"
         signals.idempotency_skipped.send(sender=__name__, kind=kind, reason=reason)

@@ -20,7 +20,7 @@ delivery_attempted = Signal()
 # due_at: datetime, finished_at: datetime, processing_seconds: float (claim to outcome)
 message_finished = Signal()
 
-# kind, reason: "already_done" | "in_flight" | "user_gone" | "occasion_moved"
+# kind, reason: "already_done" | "in_flight" | "not_ready" | "user_gone" | "occasion_moved"
 #   a delivery task found nothing to do for a message: the duplicate-prevention path
 idempotency_skipped = Signal()
 

@@ -140,3 +140,17 @@ def wait_until(predicate, timeout=60.0, interval=0.2, message="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+@pytest.fixture
+def simulator(settings):
+    """The vendor simulator on a free port; this process and child processes send to it."""
+    from messaging import vendor
+    from messaging.simulator import VendorSimulator
+
+    sim = VendorSimulator(port=0, seed=1234).start()
+    settings.VENDOR_BASE_URL = sim.url
+    vendor.reset_client()
+    yield sim
+    sim.stop()
+    vendor.reset_client()

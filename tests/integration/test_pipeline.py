@@ -1,0 +1,109 @@
+"""The whole pipeline in real processes: beat → RabbitMQ → prefork workers → vendor simulator.
+
+Each test asserts the product's promise: every due message accepted by the vendor exactly once,
+by idempotency key and by (email, text), whatever runs twice or dies."""
+
+import collections
+import signal
+import time
+
+import pytest
+
+from messaging.models import Message
+from scheduler import calendar, clock
+from tests.conftest import wait_until
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = {
+    "SEND_HOUR": "0",
+    "SCHEDULER_TICK_SECONDS": "1",
+    "DISPATCH_INTERVAL_SECONDS": "1",
+    "RETRY_BACKOFF_BASE_SECONDS": "0.1",
+    "RETRY_BACKOFF_MAX_SECONDS": "1",
+    "MAX_DELIVERY_ATTEMPTS": "40",
+    "VENDOR_CONNECT_TIMEOUT_SECONDS": "1",
+    "VENDOR_READ_TIMEOUT_SECONDS": "0.5",
+    "DELIVERY_LEASE_SECONDS": "5",
+    "QUEUED_STALE_SECONDS": "8",
+    "CIRCUIT_FAILURE_THRESHOLD": "100000",
+}
+ZONES = ["UTC", "Asia/Kathmandu", "Pacific/Kiritimati", "Etc/GMT+12", "America/St_Johns", "Australia/Eucla",
+         "Pacific/Chatham", "Asia/Kolkata", "Europe/London", "America/Los_Angeles"]
+
+
+@pytest.fixture(autouse=True)
+def _fast(settings):
+    settings.SEND_HOUR = 0
+
+
+def birthdays_today(count: int) -> list:
+    now = clock.now()
+    users = []
+    for i in range(count):
+        zone = ZONES[i % len(ZONES)]
+        today = calendar.local_today(zone, now)
+        users.append(make_user(birthday=today.replace(year=1970 + i % 50), timezone=zone,
+                               now=now.replace(year=now.year - 1) if False else None))
+    return users
+
+
+def assert_each_accepted_exactly_once(simulator, users):
+    accepted = simulator.accepted()
+    by_key = collections.Counter(a["idempotency_key"] for a in accepted)
+    by_content = collections.Counter((a["email"], a["message"]) for a in accepted)
+    assert max(by_key.values()) == 1, [k for k, n in by_key.items() if n > 1][:5]
+    assert max(by_content.values()) == 1
+    expected = {str(k) for k in Message.objects.values_list("idempotency_key", flat=True)}
+    assert set(by_key) == expected
+    assert {email for email, _ in by_content} == {u.email for u in users}
+    assert Message.objects.exclude(status="sent").count() == 0
+
+
+def all_sent(count):
+    return lambda: Message.objects.filter(status="sent").count() == count
+
+
+def test_two_beats_and_several_workers_send_each_message_once(simulator, purge_queues, processes):
+    users = birthdays_today(300)
+    processes.beat(extra_env=FAST)
+    processes.beat(extra_env=FAST)
+    processes.worker(concurrency=2, extra_env=FAST)
+    processes.worker(concurrency=2, extra_env=FAST)
+
+    wait_until(all_sent(300), timeout=90, message="300 messages sent")
+    time.sleep(2)  # a late duplicate would show up now
+    assert_each_accepted_exactly_once(simulator, users)
+
+
+def test_a_faulty_vendor_still_gets_everything_once(simulator, purge_queues, processes):
+    simulator.configure(error_rate=0.30, timeout_rate=0.10, rate_limit_rate=0.05, retry_after=1,
+                        hang_seconds=1.5, hang_after_accept_ratio=0.5)
+    users = birthdays_today(200)
+    processes.beat(extra_env=FAST)
+    processes.worker(concurrency=2, extra_env=FAST)
+
+    wait_until(all_sent(200), timeout=150, message="200 messages sent through faults")
+    simulator.configure(error_rate=0.0, timeout_rate=0.0, rate_limit_rate=0.0)
+    time.sleep(2)
+    assert_each_accepted_exactly_once(simulator, users)
+    stats = simulator.stats()
+    assert Message.objects.filter(attempts__gt=1).exists(), stats
+
+
+def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(simulator, purge_queues, processes):
+    simulator.configure(latency_ms=300)
+    users = birthdays_today(150)
+    processes.beat(extra_env=FAST)
+    victim = processes.worker(name="victim", concurrency=2, extra_env=FAST)
+    wait_until(lambda: len(simulator.accepted()) >= 10, timeout=60, message="deliveries under way")
+
+    processes.kill(victim, signal.SIGKILL)
+    in_flight = Message.objects.filter(status="sending").count()
+    processes.worker(name="survivor", concurrency=2, extra_env=FAST)
+
+    wait_until(all_sent(150), timeout=120, message="150 messages sent after SIGKILL")
+    time.sleep(2)
+    assert in_flight > 0, "the kill should have caught deliveries in flight"
+    assert_each_accepted_exactly_once(simulator, users)
