@@ -1,17 +1,59 @@
-"""One JSON error shape for the whole API: {"error": code, "detail": ..., "fields": {...}}."""
+"""One JSON error shape for the whole API: {"error": code, "detail": ..., "fields": {...}}.
 
+`fields` appears when the error concerns particular input fields (400 and 409).
+"""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+log = logging.getLogger(__name__)
+
+
+class ConflictError(Exception):
+    """The request contradicts data that already exists (e.g. an email already taken).
+
+    Raised by services, which know nothing of HTTP; the handler turns it into a 409.
+    """
+
+    def __init__(self, fields: dict[str, list[str]], detail: str = "The request conflicts with existing data."):
+        super().__init__(detail)
+        self.fields = fields
+        self.detail = detail
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def _error_code(exc) -> str:
+    codes = exc.get_codes() if isinstance(exc, APIException) else None
+    if isinstance(codes, str):
+        return codes
+    return getattr(exc, "default_code", "error")
+
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, ConflictError):
+        return Response(
+            {"error": "conflict", "detail": exc.detail, "fields": exc.fields}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, RequestDataTooBig):
+        # Django raises this (a SuspiciousOperation) while DRF reads the body; left alone it
+        # would surface as an HTML 400 rather than the API's 413.
+        exc = PayloadTooLarge()
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, IntegrityError):
+        log.warning("integrity error mapped to 409: %s", exc)
         return Response(
             {"error": "conflict", "detail": "The request conflicts with existing data."},
             status=status.HTTP_409_CONFLICT,
@@ -26,5 +68,5 @@ def api_exception_handler(exc, context):
         response.data = {"error": "malformed", "detail": str(exc.detail)}
     else:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
-        response.data = {"error": getattr(exc, "default_code", "error"), "detail": detail}
+        response.data = {"error": _error_code(exc), "detail": detail}
     return response

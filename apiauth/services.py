@@ -1,0 +1,149 @@
+"""Integrator API tokens: issue, look up (the hot path), revoke.
+
+Only the SHA-256 of a token is stored. Every authenticated request looks its token up, so the
+(hash -> id, name, revoked) answer is cached for TOKEN_CACHE_SECONDS and dropped on revoke or
+delete; `last_used_at` is written at most once per LAST_USED_RESOLUTION_SECONDS per token.
+The cache is an accelerator only: when it is unreachable the database answers.
+"""
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+
+from django.core.cache import cache
+from django.db import transaction
+
+from scheduler import clock
+
+from .models import ApiToken
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "bdy_"
+TOKEN_CACHE_SECONDS = 60
+LAST_USED_RESOLUTION_SECONDS = 60
+_MISSING = "missing"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    revoked: bool
+
+
+class TokenNameTaken(Exception):
+    pass
+
+
+class TokenNotFound(Exception):
+    pass
+
+
+def generate_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _cache_key(token_hash: str) -> str:
+    return f"apiauth:token:{token_hash}"
+
+
+def _used_key(token_id: int) -> str:
+    return f"apiauth:used:{token_id}"
+
+
+def _overwrite(token_hash: str, value) -> None:
+    """Replace the cached answer once the change is committed.
+
+    Writing the new answer (rather than deleting the key) wins against a request that read
+    the old row just before the change: lookups only `add`, so they cannot overwrite it.
+    """
+
+    def write():
+        try:
+            cache.set(_cache_key(token_hash), value, TOKEN_CACHE_SECONDS)
+        except Exception:
+            # A revoke must not fail because the cache is down; the entry expires on its own.
+            log.exception("could not update cached API token")
+
+    transaction.on_commit(write)
+
+
+def create_token(name: str) -> tuple[ApiToken, str]:
+    """Issue a token; the raw value is returned once and never stored."""
+    raw = generate_token()
+    with transaction.atomic():
+        if ApiToken.objects.filter(name=name).exists():
+            raise TokenNameTaken(name)
+        token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
+    return token, raw
+
+
+def revoke_token(token: ApiToken) -> bool:
+    """Revoke; returns False if it was already revoked."""
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
+    return bool(updated)
+
+
+def revoke_by_name(name: str) -> bool:
+    try:
+        token = ApiToken.objects.get(name=name)
+    except ApiToken.DoesNotExist:
+        raise TokenNotFound(name) from None
+    return revoke_token(token)
+
+
+def delete_tokens(tokens) -> None:
+    hashes = [token.token_hash for token in tokens]
+    ApiToken.objects.filter(token_hash__in=hashes).delete()
+    for token_hash in hashes:
+        _overwrite(token_hash, _MISSING)
+
+
+def _load(token_hash: str) -> TokenInfo | None:
+    row = ApiToken.objects.filter(token_hash=token_hash).values("id", "name", "revoked_at").first()
+    if row is None:
+        return None
+    return TokenInfo(id=row["id"], name=row["name"], revoked=row["revoked_at"] is not None)
+
+
+def lookup(raw: str) -> TokenInfo | None:
+    """The token a raw bearer value names (possibly revoked), or None."""
+    token_hash = hash_token(raw)
+    key = _cache_key(token_hash)
+    try:
+        cached = cache.get(key)
+    except Exception:
+        log.warning("token cache unreachable; reading the database", exc_info=True)
+        return _load(token_hash)
+    if cached == _MISSING:
+        return None
+    if cached is not None:
+        return TokenInfo(**cached)
+    info = _load(token_hash)
+    # Unknown hashes are cached too, so a flood of bad tokens does not reach the database.
+    # A new token cannot collide with a cached miss: its hash has never been seen.
+    value = _MISSING if info is None else dataclasses.asdict(info)
+    try:
+        cache.add(key, value, TOKEN_CACHE_SECONDS)
+    except Exception:
+        log.warning("could not cache API token lookup", exc_info=True)
+    return info
+
+
+def mark_used(info: TokenInfo) -> None:
+    """Record use, throttled to one write per token per LAST_USED_RESOLUTION_SECONDS."""
+    try:
+        first_in_window = cache.add(_used_key(info.id), 1, LAST_USED_RESOLUTION_SECONDS)
+    except Exception:
+        log.warning("token cache unreachable; skipping last_used_at", exc_info=True)
+        return
+    if first_in_window:
+        ApiToken.objects.filter(pk=info.id).update(last_used_at=clock.now())

@@ -1,0 +1,44 @@
+"""Read queries for users."""
+
+import re
+
+from django.db.models import QuerySet
+
+from .models import User
+
+_ID = re.compile(r"[0-9]{1,19}")
+# Ids are PostgreSQL bigints; a larger number can name no user and must not reach the query.
+MAX_ID = 2**63 - 1
+
+
+def parse_user_id(raw) -> int | None:
+    """The integer id in a URL segment, or None if it cannot name a user."""
+    text = str(raw)
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def users_with_occasions() -> QuerySet[User]:
+    return User.objects.prefetch_related("occasions")
+
+
+def get_user(user_id: int) -> User | None:
+    return users_with_occasions().filter(pk=user_id).first()
+
+
+def list_users(*, timezone: str | None = None, birthday_month: int | None = None) -> QuerySet[User]:
+    queryset = users_with_occasions().order_by("id")
+    if timezone is not None:
+        queryset = queryset.filter(timezone=timezone)
+    if birthday_month is not None:
+        queryset = queryset.filter(birthday__month=birthday_month)
+    return queryset
+
+
+def email_taken(email: str, *, exclude_id: int | None = None) -> bool:
+    queryset = User.objects.filter(email__iexact=email)
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    return queryset.exists()

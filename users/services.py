@@ -1,0 +1,82 @@
+"""Creating, changing and deleting users, keeping their occasion schedule in step.
+
+Each operation is one transaction: the user row and its occasions (and any unsent messages
+that have to move) change together or not at all.
+"""
+
+from django.db import IntegrityError, transaction
+
+from birthday.exceptions import ConflictError
+from scheduler.services import sync_occasions
+
+from . import selectors
+from .models import User
+
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "birthday", "timezone", "anniversary_date")
+EMAIL_CONSTRAINT = "users_user_email_ci_unique"
+
+
+class UserNotFound(Exception):
+    pass
+
+
+def _email_conflict() -> ConflictError:
+    return ConflictError(
+        {"email": ["A user with this email already exists."]}, detail="A user with this email already exists."
+    )
+
+
+def _save(user: User, **save_kwargs) -> None:
+    # The pre-check below cannot see a concurrent insert; the case-insensitive unique index
+    # can. The savepoint keeps the outer transaction usable after the violation.
+    try:
+        with transaction.atomic():
+            user.save(**save_kwargs)
+    except IntegrityError as exc:
+        if EMAIL_CONSTRAINT in str(exc):
+            raise _email_conflict() from exc
+        raise
+
+
+def create_user(data: dict) -> User:
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not user fields: {sorted(unknown)}")
+    with transaction.atomic():
+        if selectors.email_taken(data["email"]):
+            raise _email_conflict()
+        user = User(**data)
+        _save(user)
+        sync_occasions(user, changed_fields=None)
+    return user
+
+
+def update_user(user_id: int, data: dict) -> User:
+    """Apply the given field values; only fields whose value changes move the schedule."""
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not user fields: {sorted(unknown)}")
+    with transaction.atomic():
+        # Locked so concurrent edits see each other's values when deciding what changed.
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise UserNotFound(user_id)
+        changed = {field for field, value in data.items() if getattr(user, field) != value}
+        if not changed:
+            return user
+        if "email" in changed and selectors.email_taken(data["email"], exclude_id=user.pk):
+            raise _email_conflict()
+        for field in changed:
+            setattr(user, field, data[field])
+        _save(user, update_fields=[*sorted(changed), "updated_at"])
+        sync_occasions(user, changed_fields=changed)
+    return user
+
+
+def delete_user(user_id: int) -> None:
+    """Remove the user; their occasions and unsent messages go with them (ON DELETE CASCADE)."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise UserNotFound(user_id)
+        user.delete()

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("user", views.UserListCreateView.as_view(), name="user-list"),
+    # Any segment reaches the view, which answers 404 in JSON for ids that are not integers.
+    path("user/<str:id>", views.UserDetailView.as_view(), name="user-detail"),
+]
