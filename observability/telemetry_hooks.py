@@ -1,0 +1,138 @@
+"""Process lifecycle for tracing and log correlation: when each kind of process sets tracing up
+and shuts it down, and how the request id crosses the broker.
+
+- gunicorn: `post_fork` / `worker_exit` in birthday/gunicorn.conf.py call the functions below;
+  the master never starts an exporter thread.
+- Celery worker, prefork pool: each child sets up in `worker_process_init` (after the fork) and
+  flushes in `worker_process_shutdown`. Other pools (solo, threads) run tasks in the main
+  process, which sets up in `worker_init`.
+- Celery beat: `beat_init`.
+- Anything else (manage.py commands, runserver, other WSGI servers): `configure_for_process`,
+  called from AppConfig.ready.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from celery import signals
+
+from . import request_id, tracing
+from .logging import configure_from_settings
+
+
+def process_role(argv: list[str] | None = None, modules=None) -> str:
+    """What this process is: 'gunicorn', 'celery', 'pytest' or 'manage'."""
+    argv = sys.argv if argv is None else argv
+    modules = sys.modules if modules is None else modules
+    program = os.path.basename(argv[0]) if argv else ""
+    if "gunicorn" in program or argv and argv[0].endswith(os.path.join("gunicorn", "__main__.py")) \
+            or "gunicorn.arbiter" in modules:
+        return "gunicorn"
+    if program == "celery" or (argv and argv[0].endswith(os.path.join("celery", "__main__.py"))):
+        return "celery"
+    if "_pytest" in modules:
+        return "pytest"
+    return "manage"
+
+
+def configure_for_process() -> None:
+    """Tracing for processes nobody forks after Django starts. gunicorn and Celery processes
+    are left to their fork hooks (an exporter thread started before a fork dies in the child);
+    test runs set up their own exporters."""
+    role = process_role()
+    if role == "manage":
+        is_server = len(sys.argv) > 1 and sys.argv[1] in {"runserver"}
+        tracing.configure_tracing("api" if is_server else "manage")
+
+
+# --- gunicorn -------------------------------------------------------------------------------
+
+
+def gunicorn_post_fork(server, worker) -> None:
+    # Runs in the new worker before it loads the WSGI app, so Django's tracing middleware is
+    # in place when the middleware chain is built.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "birthday.settings")
+    tracing.configure_tracing("api")
+
+
+def gunicorn_worker_exit(server, worker) -> None:
+    tracing.shutdown_tracing()
+
+
+# --- Celery: tracing ------------------------------------------------------------------------
+
+
+def _runs_tasks_in_main_process(worker) -> bool:
+    from celery import concurrency
+
+    pool_cls = concurrency.get_implementation(getattr(worker, "pool_cls", None) or "prefork")
+    return pool_cls.__module__ != "celery.concurrency.prefork"
+
+
+@signals.worker_init.connect(weak=False)
+def _worker_init(sender=None, **kwargs):
+    if sender is not None and _runs_tasks_in_main_process(sender):
+        tracing.configure_tracing("worker")
+
+
+@signals.worker_process_init.connect(weak=False)
+def _worker_process_init(**kwargs):
+    tracing.configure_tracing("worker")
+
+
+@signals.beat_init.connect(weak=False)
+def _beat_init(**kwargs):
+    tracing.configure_tracing("beat")
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _worker_process_shutdown(**kwargs):
+    tracing.shutdown_tracing()
+
+
+@signals.worker_shutdown.connect(weak=False)
+def _worker_shutdown(**kwargs):
+    tracing.shutdown_tracing()
+
+
+# --- Celery: logging ------------------------------------------------------------------------
+
+
+@signals.setup_logging.connect(weak=False)
+def _setup_logging(**kwargs):
+    # A receiver here stops Celery installing its own handlers (and its non-propagating task
+    # logger), so worker and beat lines go through the same JSON formatter as the API's.
+    configure_from_settings()
+
+
+# --- Celery: request id across the broker -------------------------------------------------
+
+
+@signals.before_task_publish.connect(weak=False)
+def _publish_request_id(headers=None, **kwargs):
+    current = request_id.get()
+    if current and headers is not None:
+        headers.setdefault(request_id.TASK_HEADER, current)
+
+
+_task_tokens: dict[str, object] = {}
+
+
+@signals.task_prerun.connect(weak=False)
+def _bind_task_request_id(task_id=None, task=None, **kwargs):
+    incoming = request_id.sanitize(getattr(getattr(task, "request", None), request_id.TASK_HEADER, None))
+    # A task started by beat has no request: its own id correlates everything it publishes.
+    value = incoming or task_id or request_id.new_id()
+    _task_tokens[task_id] = request_id.set_current(value)
+
+
+@signals.task_postrun.connect(weak=False)
+def _unbind_task_request_id(task_id=None, **kwargs):
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        try:
+            request_id.reset(token)
+        except ValueError:  # reset from another context (eager or threaded pools): just clear
+            request_id.set_current(None)

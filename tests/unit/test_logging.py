@@ -1,0 +1,282 @@
+"""Structured, correlated, masked log lines."""
+
+import io
+import json
+import logging
+import logging.config
+
+import pytest
+from celery import signals as celery_signals
+from django.test import RequestFactory
+from opentelemetry.sdk.trace import TracerProvider
+
+from observability import request_id
+from observability.logging import (
+    ContextFilter,
+    JsonFormatter,
+    RedactFilter,
+    TextFormatter,
+    build_logging,
+    configure_from_settings,
+    mask,
+)
+from observability.sentry import before_breadcrumb, before_send
+
+
+def _capture(formatter=None, service="birthday", environment="test"):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
+    handler.addFilter(ContextFilter(service=service, environment=environment))
+    handler.setFormatter(formatter or JsonFormatter())
+    logger = logging.getLogger(f"tests.logging.{id(stream)}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def _lines(stream):
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("to john.doe@example.com now", "to j***@example.com now"),
+        ("A+tag@sub.example.co.uk", "A***@sub.example.co.uk"),
+        ("Authorization: Bearer abc.DEF-123_x/=", "Authorization: Bearer ***"),
+        ("token bdy_Zx9-_abcdEFGH123 used", "token bdy_*** used"),
+        ("amqp://guest:s3cret@rabbit.example.com:5672/vhost", "amqp://***:***@rabbit.example.com:5672/vhost"),
+        ("nothing secret at 12:00, user 42", "nothing secret at 12:00, user 42"),
+    ],
+)
+def test_mask_hides_addresses_and_credentials(raw, expected):
+    assert mask(raw) == expected
+
+
+def test_json_line_has_the_fixed_fields_and_masks_message_and_args():
+    logger, stream = _capture()
+    logger.info("sent to %s with %s", "mary.major@example.org", "Bearer bdy_secretvalue123")
+    (line,) = _lines(stream)
+    assert line["message"] == "sent to m***@example.org with Bearer ***"
+    assert line["level"] == "INFO"
+    assert line["logger"] == logger.name
+    assert line["service"] == "birthday"
+    assert line["environment"] == "test"
+    assert line["timestamp"].endswith("Z") and "T" in line["timestamp"]
+    for key in ("trace_id", "span_id", "request_id"):
+        assert key in line
+    assert "mary.major" not in stream.getvalue()
+    assert "secretvalue" not in stream.getvalue()
+
+
+def test_extra_fields_and_exceptions_are_kept_but_masked():
+    logger, stream = _capture()
+    try:
+        raise ValueError("vendor rejected ann@example.com")
+    except ValueError:
+        logger.exception("delivery failed", extra={"recipient": "ann@example.com", "attempt": 3})
+    (line,) = _lines(stream)
+    assert line["attempt"] == 3
+    assert line["recipient"] == "a***@example.com"
+    assert line["exception_type"] == "ValueError"
+    assert "a***@example.com" in line["exception"]
+    assert "ann@example.com" not in stream.getvalue()
+
+
+def test_every_line_is_one_json_object_even_with_newlines_in_the_message():
+    logger, stream = _capture()
+    logger.warning("first line\nsecond line")
+    assert len(stream.getvalue().splitlines()) == 1
+    assert _lines(stream)[0]["message"] == "first line\nsecond line"
+
+
+def test_lines_inside_a_span_carry_its_trace_and_span_ids():
+    logger, stream = _capture()
+    tracer = TracerProvider().get_tracer(__name__)
+    with tracer.start_as_current_span("work") as span:
+        logger.info("inside")
+    logger.info("outside")
+    inside, outside = _lines(stream)
+    context = span.get_span_context()
+    assert inside["trace_id"] == format(context.trace_id, "032x")
+    assert inside["span_id"] == format(context.span_id, "016x")
+    assert outside["trace_id"] is None and outside["span_id"] is None
+
+
+def test_lines_carry_the_current_request_id():
+    logger, stream = _capture()
+    with request_id.bound("req-123"):
+        logger.info("during")
+    logger.info("after")
+    during, after = _lines(stream)
+    assert during["request_id"] == "req-123"
+    assert after["request_id"] is None
+
+
+def test_debug_text_format_is_readable_masked_and_correlated():
+    logger, stream = _capture(formatter=TextFormatter())
+    with request_id.bound("req-9"):
+        logger.info("hello %s", "bob@example.com")
+    text = stream.getvalue()
+    assert not text.startswith("{")
+    assert "INFO" in text and "hello b***@example.com" in text and "request_id=req-9" in text
+
+
+def test_settings_logging_routes_the_root_logger_through_the_json_formatter(settings):
+    config = settings.LOGGING
+    assert config["handlers"]["console"]["formatter"] == "json"
+    assert config["formatters"]["json"]["()"] == "observability.logging.JsonFormatter"
+    root_formatters = [type(h.formatter) for h in logging.getLogger().handlers if h.formatter]
+    assert JsonFormatter in root_formatters
+    assert build_logging(debug=True)["handlers"]["console"]["formatter"] == "text"
+
+
+def test_django_loggers_do_not_bypass_the_json_handler():
+    config = build_logging()
+    # Django's defaults give these loggers plain-text handlers of their own.
+    assert config["loggers"]["django"]["handlers"] == []
+    assert config["loggers"]["django.server"]["handlers"] == []
+    stream = io.StringIO()
+    config["handlers"]["console"]["stream"] = stream
+    pytest_handlers = [h for h in logging.getLogger().handlers if not isinstance(h.formatter, JsonFormatter)]
+    try:
+        logging.config.dictConfig(config)
+        logging.getLogger("django.request").error("Bad request from c@example.com")
+    finally:
+        configure_from_settings()
+        for handler in pytest_handlers:
+            logging.getLogger().addHandler(handler)
+    (line,) = _lines(stream)
+    assert line["logger"] == "django.request" and line["message"] == "Bad request from c***@example.com"
+
+
+# --- request id ------------------------------------------------------------------------------
+
+
+def _run_middleware(header=None):
+    seen = {}
+
+    def view(request):
+        from django.http import HttpResponse
+
+        seen["id"] = request_id.get()
+        return HttpResponse("ok")
+
+    middleware = request_id.RequestIdMiddleware(view)
+    extra = {"HTTP_X_REQUEST_ID": header} if header is not None else {}
+    response = middleware(RequestFactory().get("/user", **extra))
+    return response, seen["id"]
+
+
+def test_valid_request_id_is_honoured_and_returned():
+    response, seen = _run_middleware("abc-DEF_123.x")
+    assert seen == "abc-DEF_123.x"
+    assert response["X-Request-ID"] == "abc-DEF_123.x"
+    assert request_id.get() is None
+
+
+@pytest.mark.parametrize("bad", ["x" * 129, "has space", "evil\ninjected", "semi;colon", ""])
+def test_invalid_request_id_is_replaced(bad):
+    response, seen = _run_middleware(bad)
+    assert seen != bad and len(seen) == 32
+    assert response["X-Request-ID"] == seen
+
+
+def test_missing_request_id_is_generated_and_unique():
+    first, first_id = _run_middleware()
+    second, second_id = _run_middleware()
+    assert first_id != second_id
+    assert first["X-Request-ID"] == first_id
+
+
+def test_request_id_header_on_real_responses(client):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="probe-1")
+    assert response["X-Request-ID"] == "probe-1"
+    generated = client.get("/healthz")["X-Request-ID"]
+    assert request_id.sanitize(generated) == generated
+
+
+def test_tasks_published_during_a_request_carry_its_id():
+    headers = {}
+    with request_id.bound("req-77"):
+        celery_signals.before_task_publish.send(sender="messaging.deliver", headers=headers, body=None)
+    assert headers[request_id.TASK_HEADER] == "req-77"
+    untouched = {}
+    celery_signals.before_task_publish.send(sender="messaging.deliver", headers=untouched, body=None)
+    assert request_id.TASK_HEADER not in untouched
+
+
+def _run_task_hooks(headers):
+    """What the worker does around a task body: prerun, body, postrun; returns the id seen."""
+    from celery import Celery
+
+    app = Celery("hooks-test", set_as_current=False)
+
+    @app.task(name="tests.probe")
+    def probe():
+        return request_id.get()
+
+    task_id = "9f1c3f3e-0d7b-4a57-9a57-2f7c1c0d1e11"
+    probe.push_request(id=task_id, **headers)
+    try:
+        celery_signals.task_prerun.send(sender=probe, task_id=task_id, task=probe, args=(), kwargs={})
+        seen = probe()
+        celery_signals.task_postrun.send(
+            sender=probe, task_id=task_id, task=probe, args=(), kwargs={}, retval=seen, state="SUCCESS"
+        )
+    finally:
+        probe.pop_request()
+    return task_id, seen
+
+
+def test_a_task_binds_the_incoming_id():
+    _, seen = _run_task_hooks({request_id.TASK_HEADER: "req-77"})
+    assert seen == "req-77"
+    assert request_id.get() is None
+
+
+def test_a_task_without_a_request_correlates_by_its_own_id():
+    task_id, seen = _run_task_hooks({})
+    assert seen == task_id
+
+
+def test_a_forged_task_header_is_not_trusted():
+    task_id, seen = _run_task_hooks({request_id.TASK_HEADER: "bad id\n{}"})
+    assert seen == task_id
+
+
+# --- Sentry ------------------------------------------------------------------------------------
+
+
+def test_sentry_events_are_tagged_with_the_trace_and_masked():
+    tracer = TracerProvider().get_tracer(__name__)
+    event = {
+        "message": "failed for zoe@example.com",
+        "exception": {"values": [{"type": "ValueError", "value": "Bearer bdy_topsecret1"}]},
+        "breadcrumbs": {"values": [{"message": "to zoe@example.com"}]},
+    }
+    with request_id.bound("req-5"), tracer.start_as_current_span("op") as span:
+        sent = before_send(event, {})
+    assert sent["tags"]["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert sent["tags"]["request_id"] == "req-5"
+    text = json.dumps(sent)
+    assert "zoe@example.com" not in text and "topsecret" not in text
+    assert before_breadcrumb({"message": "x bdy_abc"}, {})["message"] == "x bdy_***"
+
+
+def test_sentry_init_is_off_without_dsn_and_sends_no_pii_with_one(monkeypatch):
+    import sentry_sdk
+
+    from observability.sentry import init_sentry
+
+    assert init_sentry("", environment="test") is False
+    captured = {}
+    monkeypatch.setattr(sentry_sdk, "init", lambda **kwargs: captured.update(kwargs))
+    assert init_sentry("https://key@sentry.example.com/1", environment="staging") is True
+    assert captured["send_default_pii"] is False
+    assert captured["environment"] == "staging"
+    assert captured["before_send"] is before_send
+    names = {type(integration).__name__ for integration in captured["integrations"]}
+    assert {"DjangoIntegration", "CeleryIntegration"} <= names
