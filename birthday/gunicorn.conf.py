@@ -10,3 +10,54 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = None
+
+# --- Logs and traces (observability) ----------------------------------------------------------
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from observability.logging import build_logging  # noqa: E402
+
+# gunicorn's own lines (master and workers) in the same JSON format as the application's.
+logconfig_dict = build_logging(
+    debug=os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"},
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    environment=os.environ.get("BIRTHDAY_ENV") or "development",
+)
+# A log config would otherwise switch the access log on; `accesslog = None` above keeps it off.
+logconfig_dict["loggers"]["gunicorn.access"] = {"handlers": [], "propagate": False}
+
+
+def post_fork(server, worker):
+    # Tracing starts in each worker, never in the master: exporter threads do not survive fork.
+    from observability.telemetry_hooks import gunicorn_post_fork
+
+    gunicorn_post_fork(server, worker)
+
+
+def worker_exit(server, worker):
+    from observability.telemetry_hooks import gunicorn_worker_exit
+
+    gunicorn_worker_exit(server, worker)
+
+
+# --- Metrics ----------------------------------------------------------------------------------
+
+
+def on_starting(server):
+    # Before any worker exists: one clean multiprocess directory for all API workers, and the
+    # master's pid as the root of the process tree the resource metrics add up.
+    from pathlib import Path
+
+    from observability.metrics import multiproc
+
+    var_dir = Path(os.environ.get("BIRTHDAY_VAR_DIR", Path(__file__).resolve().parent.parent / "var"))
+    multiproc.configure("api", var_dir)
+    os.environ["BIRTHDAY_METRICS_ROOT_PID"] = str(os.getpid())
+
+
+def child_exit(server, worker):
+    # The dead worker's counters stay (they are history); its live gauges go.
+    from prometheus_client import multiprocess
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -14,6 +14,12 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BIRTHDAY_VAR_DIR", BASE_DIR / "var"))
 
+# Before anything imports prometheus_client: a Celery worker (or beat) process finds and cleans
+# its metrics multiprocess directory here; gunicorn.conf.py does the same for the API.
+from observability.metrics import multiproc as _metrics_multiproc  # noqa: E402
+
+_metrics_multiproc.configure(_metrics_multiproc.service_from_argv(), VAR_DIR)
+
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -90,7 +96,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "observability.metrics.http.HttpMetricsMiddleware",
+    "observability.metrics.security.SecurityMetricsMiddleware",
+    # First, so every later middleware's log lines (and early responses) carry the request id.
+    "observability.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "birthday.urls"
@@ -139,16 +152,21 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "observability.metrics.cache.InstrumentedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "birthday"),
             "TIMEOUT": 300,
+            # Bounded waits: a hung Redis must fail a request (or /readyz) fast, not stall it.
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("CACHE_CONNECT_TIMEOUT_SECONDS", 2.0),
+                "socket_timeout": env_float("CACHE_TIMEOUT_SECONDS", 2.0),
+            },
         }
     }
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "observability.metrics.cache.InstrumentedFileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
             "TIMEOUT": 300,
         }
@@ -250,6 +268,20 @@ if PRODUCTION:
 PROMETHEUS_METRIC_NAMESPACE = ""
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9101)
 BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 9102)
+METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0")
+# Empty: http://<broker host>:15672 with the broker's credentials.
+RABBITMQ_MANAGEMENT_URL = env_str("RABBITMQ_MANAGEMENT_URL", "")
+CSRF_FAILURE_VIEW = "observability.metrics.security.csrf_failure"
+# How often beat re-reads the deployment-wide figures (user population, costs) for its scrape.
+METRICS_FLEET_REFRESH_SECONDS = env_float("METRICS_FLEET_REFRESH_SECONDS", 30.0)
+# A query slower than this counts as slow.
+DB_SLOW_QUERY_SECONDS = env_float("DB_SLOW_QUERY_SECONDS", 0.1)
+# Unit costs in USD for the cost metrics.
+COST_PER_VENDOR_CALL = env_float("COST_PER_VENDOR_CALL", 0.0001)
+COST_PER_MESSAGE = env_float("COST_PER_MESSAGE", 0.0001)
+INFRA_COST_DATABASE_USD_HOURLY = env_float("INFRA_COST_DATABASE_USD_HOURLY", 0.0)
+INFRA_COST_QUEUE_USD_HOURLY = env_float("INFRA_COST_QUEUE_USD_HOURLY", 0.0)
+INFRA_COST_COMPUTE_USD_HOURLY = env_float("INFRA_COST_COMPUTE_USD_HOURLY", 0.0)
 
 # --- Static files, i18n -----------------------------------------------------------------------
 
@@ -260,9 +292,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# One JSON object per line (readable text with DJANGO_DEBUG) for the API, workers and beat.
+from observability.logging import build_logging  # noqa: E402
+
+LOGGING = build_logging(debug=DEBUG, level=env_str("LOG_LEVEL", "INFO").upper(), environment=ENVIRONMENT)
+
+# --- Error reporting ------------------------------------------------------------------------
+
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from observability.sentry import init_sentry  # noqa: E402
+    from observability.tracing import service_version  # noqa: E402
+
+    init_sentry(SENTRY_DSN, environment=ENVIRONMENT, release=f"birthday@{service_version()}")

@@ -1,7 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from birthday import health
+from observability.metrics.exposition import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", health.LivenessView.as_view(), name="healthz"),
+    path("readyz", health.ReadinessView.as_view(), name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("users.urls")),
+    # Ahead of django_prometheus's own view: this one aggregates every worker process and
+    # speaks OpenMetrics (exemplars) when asked.
+    path("metrics", metrics_view, name="metrics"),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,0 +1,2 @@
+"""Prometheus metrics: definitions, the sources that move them, and how each process exposes
+them. docs/metrics.md lists every metric."""

@@ -1,0 +1,172 @@
+"""How each service exposes its metrics.
+
+- API (gunicorn): `/metrics` (metrics_view) in whichever worker answers, aggregating every
+  worker through the multiprocess directory.
+- Celery worker: an HTTP server on WORKER_METRICS_PORT in the main process (started at
+  worker_init), aggregating the pool processes through the worker's multiprocess directory.
+- Celery beat: an HTTP server on BEAT_METRICS_PORT (started at beat_init); beat, the one
+  singleton, also owns the deployment-wide figures in fleet.py.
+
+Every registry answers in the Prometheus text format, or OpenMetrics (with exemplars) when the
+scraper asks for it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import threading
+
+import psutil
+from celery import signals
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.exposition import choose_encoder
+
+from . import exemplars, multiproc, runtime, summary
+from .definitions import (
+    AUTHENTICATION_FAILURES,
+    EXTERNAL_RATE_LIMIT_HITS,
+    EXTERNAL_TIMEOUTS,
+    MESSAGE_IDEMPOTENCY_SKIPS,
+    SUSPICIOUS_ACTIVITY,
+)
+
+log = logging.getLogger(__name__)
+
+_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
+
+
+def prune_dead_processes(directory: str) -> None:
+    """Drop the live-gauge files of processes that died without saying so (SIGKILL, OOM): their
+    in-flight requests and pool slots are gone."""
+    dead = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
+        found = _LIVE_FILE.search(os.path.basename(path))
+        if found and not psutil.pid_exists(int(found.group(1))):
+            dead.add(int(found.group(1)))
+    for pid in dead:
+        prometheus_multiprocess.mark_process_dead(pid, directory)
+
+
+class ServiceCollector:
+    """Everything this service's processes recorded, plus what the client cannot do itself: the
+    Summary's quantiles, and exemplars in multiprocess mode."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        directory = multiproc.active_dir()
+        if directory:
+            prune_dead_processes(directory)
+            source = exemplars.ExemplarMultiProcessCollector(None, directory)
+        else:
+            source = REGISTRY
+        quantiles = summary.PROCESSING.quantile_samples()
+        for metric in source.collect():
+            if directory is None and metric.name.startswith("process_"):
+                continue  # the client's own process collector; RuntimeCollector covers the tree
+            if metric.name == summary.PROCESSING.name and metric.type == "summary":
+                metric.samples = list(metric.samples) + quantiles
+            yield metric
+
+
+class FleetRefresh:
+    """Brings the deployment-wide gauges up to date just before they are read."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from . import fleet
+
+        fleet.refresh()
+        return []
+
+
+_registries: dict[str, CollectorRegistry] = {}
+_lock = threading.Lock()
+
+
+def registry_for(service: str) -> CollectorRegistry:
+    with _lock:
+        if service not in _registries:
+            registry = CollectorRegistry(auto_describe=False)
+            if service == "beat":
+                registry.register(FleetRefresh())
+            registry.register(ServiceCollector())
+            registry.register(runtime.RuntimeCollector())
+            _registries[service] = registry
+        return _registries[service]
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+
+def metrics_view(request):
+    body, content_type = render(registry_for(multiproc.current_service()), request.META.get("HTTP_ACCEPT"))
+    return HttpResponse(body, content_type=content_type)
+
+
+def serve(port: int, service: str) -> None:
+    try:
+        start_http_server(port, addr=settings.METRICS_BIND_ADDRESS, registry=registry_for(service))
+    except OSError as exc:
+        # A busy port must not stop the worker from delivering messages.
+        log.error("metrics: cannot listen on port %s for %s: %s", port, service, exc)
+        return
+    log.info("metrics: %s serving /metrics on port %s", service, port)
+
+
+# --- per-process initialisation ------------------------------------------------------------------
+
+def initialise_api_process() -> None:
+    """Series that exist from the start, so a scrape shows them (at 0) before their first event."""
+    runtime.start_process_probes()
+    for auth_type in ("bearer_token", "missing_credentials", "unsupported_scheme", "admin_password"):
+        AUTHENTICATION_FAILURES.labels(auth_type)
+    for activity in ("sql_injection", "path_traversal", "script_injection", "disallowed_host", "suspicious_operation"):
+        SUSPICIOUS_ACTIVITY.labels(activity)
+
+
+def initialise_worker_process() -> None:
+    from scheduler import occasions
+
+    from . import external, scheduler
+
+    scheduler.initialise()
+    for occasion_type in occasions.all_types():
+        MESSAGE_IDEMPOTENCY_SKIPS.labels(occasion_type.name)
+    EXTERNAL_TIMEOUTS.labels(settings.VENDOR_NAME, external.ENDPOINT)
+    EXTERNAL_RATE_LIMIT_HITS.labels(settings.VENDOR_NAME)
+    try:
+        from messaging.circuit_breaker import vendor_breaker
+
+        external.set_breaker_state(settings.VENDOR_NAME, vendor_breaker().state)
+    except Exception:  # cache unreachable: the first state change sets it
+        pass
+
+
+@signals.worker_init.connect(dispatch_uid="metrics.exposition.worker_init")
+def _worker_init(**kwargs):
+    initialise_worker_process()
+    serve(settings.WORKER_METRICS_PORT, "worker")
+
+
+@signals.worker_process_init.connect(dispatch_uid="metrics.exposition.worker_process_init")
+def _worker_process_init(**kwargs):
+    initialise_worker_process()
+
+
+@signals.beat_init.connect(dispatch_uid="metrics.exposition.beat_init")
+def _beat_init(**kwargs):
+    os.environ[runtime.ROOT_PID_ENV] = str(os.getpid())
+    runtime.start_process_probes()
+    serve(settings.BEAT_METRICS_PORT, "beat")

@@ -1,0 +1,77 @@
+"""Which service this process belongs to, and its prometheus multiprocess directory.
+
+Imported by settings (and gunicorn.conf.py) before prometheus_client is: the client picks
+file-backed values at import time when PROMETHEUS_MULTIPROC_DIR is set, so the variable has to
+be in place first. Nothing here may import prometheus_client or Django.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Services whose metrics come from more than one process (gunicorn workers, prefork children).
+MULTIPROCESS_SERVICES = ("api", "worker")
+
+
+def service_from_argv(argv: list[str] | None = None) -> str | None:
+    """'worker' or 'beat' for a Celery process started from the command line, else None."""
+    argv = sys.argv if argv is None else argv
+    if not argv:
+        return None
+    program = argv[0]
+    if os.path.basename(program) != "celery" and not program.endswith(os.path.join("celery", "__main__.py")):
+        return None
+    for word in argv[1:]:
+        if word in ("worker", "beat"):
+            return word
+    return None
+
+
+def default_dir(service: str, var_dir: Path) -> Path:
+    return Path(var_dir) / "metrics" / service
+
+
+def prepare(directory: Path) -> Path:
+    """Empty the directory: a fresh start of the service starts its counters from zero, and
+    files of processes from an earlier run must not be summed into this one."""
+    directory = Path(directory)
+    if directory.exists():
+        for entry in directory.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def configure(service: str | None, var_dir: Path, environ=os.environ) -> Path | None:
+    """Point this service at its multiprocess directory and clean it, once, in the process that
+    starts the service (before it forks). Returns the directory, or None for single-process use.
+
+    An operator-set PROMETHEUS_MULTIPROC_DIR is used as given (and still cleaned at start).
+    """
+    if service is None:
+        return None
+    environ["BIRTHDAY_METRICS_SERVICE"] = service
+    configured = environ.get(ENV)
+    if configured:
+        directory = Path(configured)
+    elif service in MULTIPROCESS_SERVICES:
+        directory = default_dir(service, var_dir)
+        environ[ENV] = str(directory)
+    else:
+        return None
+    return prepare(directory)
+
+
+def active_dir() -> str | None:
+    return os.environ.get(ENV) or None
+
+
+def current_service() -> str:
+    return os.environ.get("BIRTHDAY_METRICS_SERVICE", "local")

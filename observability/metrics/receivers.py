@@ -1,0 +1,12 @@
+"""Connects every metrics source; imported from observability/receivers.py in every process."""
+
+from . import cost, database, external, messages, queue, scheduler, security, users, workers  # noqa: F401
+from . import exposition  # noqa: F401  (Celery worker/beat servers)
+from . import multiproc, runtime
+
+database.install()
+security.install_security_log_counter()
+if multiproc.current_service() in ("api", "local"):
+    exposition.initialise_api_process()
+else:
+    runtime.start_process_probes()
