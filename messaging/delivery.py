@@ -28,6 +28,7 @@ from scheduler import calendar, clock, occasions
 from users.models import User
 
 from . import signals
+from .sql import db_values
 from .circuit_breaker import vendor_breaker
 from .models import DeliveryAttempt, Message
 from .vendor import VendorResult, get_client
@@ -114,11 +115,16 @@ def _claim(message_ids: list[int], now: datetime.datetime) -> list[Claimed]:
     lease = now + datetime.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     placeholders = ", ".join(["%s"] * len(message_ids))
     with transaction.atomic(), connection.cursor() as cursor:
+        # Wait for a dispatcher that published these ids but has not committed them `queued`
+        # yet: the conditional UPDATE alone would see them still `pending` and skip them without
+        # waiting, leaving them to the QUEUED_STALE_SECONDS re-publish.
+        list(Message.objects.select_for_update().filter(id__in=message_ids).order_by("id").values_list("id"))
         cursor.execute(
             "UPDATE messaging_message SET status = %s, lease_expires_at = %s, dispatch_after = %s, updated_at = %s "
             f"WHERE id IN ({placeholders}) AND (status = %s OR (status = %s AND lease_expires_at <= %s)) "
             "RETURNING id, user_id, kind, occasion_date, due_at, attempts, failures, idempotency_key",
-            [Message.Status.SENDING, lease, lease, now, *message_ids, Message.Status.QUEUED, Message.Status.SENDING, now],
+            db_values([Message.Status.SENDING, lease, lease, now, *message_ids, Message.Status.QUEUED,
+                       Message.Status.SENDING, now]),
         )
         rows = cursor.fetchall()
     started = time.monotonic()
@@ -250,38 +256,45 @@ def backoff_seconds(failures: int) -> float:
 
 def _record(outcomes, result: BatchResult) -> None:
     now = clock.now()
+    decided: list[tuple[Claimed, VendorResult | Deferred, datetime.datetime, dict, int]] = []
+    for message, outcome, started_at in outcomes:
+        if isinstance(outcome, Deferred):
+            fields = dict(status=Message.Status.RETRY,
+                          dispatch_after=now + datetime.timedelta(seconds=max(outcome.wait_seconds, 1.0)))
+            decided.append((message, outcome, started_at, fields, message.failures))
+            continue
+        fields = {"attempts": message.attempts + 1}
+        failures = message.failures
+        if outcome.outcome == Outcome.SENT:
+            fields.update(status=Message.Status.SENT, sent_at=now, vendor_message_id=outcome.vendor_message_id[:200],
+                          last_error="", dispatch_after=None)
+        elif outcome.outcome == Outcome.REJECTED:
+            fields.update(status=Message.Status.FAILED, last_error=outcome.error, dispatch_after=None)
+        elif outcome.outcome == Outcome.RATE_LIMITED:
+            fields.update(status=Message.Status.RETRY, last_error=outcome.error,
+                          dispatch_after=now + datetime.timedelta(seconds=outcome.retry_after or 1.0))
+        else:
+            failures += 1
+            fields["failures"] = failures
+            fields["last_error"] = outcome.error
+            if failures >= settings.MAX_DELIVERY_ATTEMPTS:
+                fields.update(status=Message.Status.DEAD, dispatch_after=None)
+            else:
+                fields.update(status=Message.Status.RETRY,
+                              dispatch_after=now + datetime.timedelta(seconds=backoff_seconds(failures)))
+        decided.append((message, outcome, started_at, fields, failures))
+
     attempts_rows: list[DeliveryAttempt] = []
     finished: list[dict] = []
-    called: list[tuple[Claimed, VendorResult]] = []
+    called = [(message, outcome) for message, outcome, *_ in decided if not isinstance(outcome, Deferred)]
     with transaction.atomic():
-        for message, outcome, started_at in outcomes:
-            if isinstance(outcome, Deferred):
-                updated = _update(message, status=Message.Status.RETRY,
-                                  dispatch_after=now + datetime.timedelta(seconds=max(outcome.wait_seconds, 1.0)))
-                result.deferred += updated
-                continue
-            called.append((message, outcome))
-            fields = {"attempts": message.attempts + 1}
-            failures = message.failures
-            if outcome.outcome == Outcome.SENT:
-                fields.update(status=Message.Status.SENT, sent_at=now, vendor_message_id=outcome.vendor_message_id[:200],
-                              last_error="", dispatch_after=None)
-            elif outcome.outcome == Outcome.REJECTED:
-                fields.update(status=Message.Status.FAILED, last_error=outcome.error, dispatch_after=None)
-            elif outcome.outcome == Outcome.RATE_LIMITED:
-                fields.update(status=Message.Status.RETRY, last_error=outcome.error,
-                              dispatch_after=now + datetime.timedelta(seconds=outcome.retry_after or 1.0))
-            else:
-                failures += 1
-                fields["failures"] = failures
-                fields["last_error"] = outcome.error
-                if failures >= settings.MAX_DELIVERY_ATTEMPTS:
-                    fields.update(status=Message.Status.DEAD, dispatch_after=None)
-                else:
-                    fields.update(status=Message.Status.RETRY,
-                                  dispatch_after=now + datetime.timedelta(seconds=backoff_seconds(failures)))
-            if not _update(message, **fields):
+        written = _write_outcomes([(message, fields) for message, _, _, fields, _ in decided], now)
+        for message, outcome, started_at, fields, failures in decided:
+            if message.id not in written:
                 continue  # another worker holds the message now; its outcome is the one that counts
+            if isinstance(outcome, Deferred):
+                result.deferred += 1
+                continue
             attempts_rows.append(
                 DeliveryAttempt(
                     message_id=message.id,
@@ -314,6 +327,41 @@ def _record(outcomes, result: BatchResult) -> None:
                 signals.message_finished.send(sender=__name__, **event)
 
         transaction.on_commit(announce)
+
+
+def _write_outcomes(updates: list[tuple[Claimed, dict]], now: datetime.datetime) -> set[int]:
+    """Write each message's outcome where the row still carries this claim's lease; returns the
+    ids written.
+
+    On PostgreSQL one UPDATE joined to a VALUES list, guarded by each row's lease, instead of one
+    round trip per message. A field a message's outcome does not set is NULL in the list and
+    keeps its value (COALESCE); `dispatch_after` is always set. SQLite (embedded mode) keeps the
+    per-message ORM path.
+    """
+    if not updates:
+        return set()
+    if connection.vendor != "postgresql":
+        return {message.id for message, fields in updates if _update(message, **fields)}
+    template = "(%s::bigint, %s::timestamptz, %s::varchar, %s::integer, %s::integer, %s::timestamptz, %s::varchar, " \
+          "%s::text, %s::timestamptz)"
+    params: list = []
+    for message, fields in updates:
+        params += [message.id, message.lease, fields["status"], fields.get("attempts", message.attempts),
+                   fields.get("failures", message.failures), fields.get("sent_at"), fields.get("vendor_message_id"),
+                   fields.get("last_error"), fields["dispatch_after"]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_message AS m SET status = v.status, attempts = v.attempts, failures = v.failures, "
+            "sent_at = COALESCE(v.sent_at, m.sent_at), vendor_message_id = COALESCE(v.vendor_message_id, m.vendor_message_id), "
+            "last_error = COALESCE(v.last_error, m.last_error), dispatch_after = v.dispatch_after, "
+            "lease_expires_at = NULL, updated_at = %s "
+            f"FROM (VALUES {', '.join([template] * len(updates))}) "
+            "AS v(id, lease, status, attempts, failures, sent_at, vendor_message_id, last_error, dispatch_after) "
+            "WHERE m.id = v.id AND m.status = %s AND m.lease_expires_at = v.lease "
+            "RETURNING m.id",
+            [now, *params, Message.Status.SENDING],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _update(message: Claimed, **fields) -> int:

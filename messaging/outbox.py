@@ -21,6 +21,7 @@ from opentelemetry import trace
 from scheduler import clock
 
 from . import signals
+from .sql import db_values
 from .models import Message
 
 tracer = trace.get_tracer(__name__)
@@ -76,7 +77,7 @@ def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewM
                 f"INSERT INTO messaging_message ({columns}) VALUES {placeholders} "
                 "ON CONFLICT (user_id, kind, occasion_date) DO NOTHING "
                 "RETURNING user_id, kind, occasion_date",
-                params,
+                db_values(params),
             )
             for user_id, kind, occasion_date in cursor.fetchall():
                 key = (user_id, kind, occasion_date if isinstance(occasion_date, str) else occasion_date.isoformat())

@@ -3,34 +3,16 @@
 Each test asserts the product's promise: every due message accepted by the vendor exactly once,
 by idempotency key and by (email, text), whatever runs twice or dies."""
 
-import collections
 import signal
 import time
 
 import pytest
 
 from messaging.models import Message
-from scheduler import calendar, clock
 from tests.conftest import wait_until
-from tests.factories import make_user
+from tests.support import FAST, birthdays_today, duplicates
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-FAST = {
-    "SEND_HOUR": "0",
-    "SCHEDULER_TICK_SECONDS": "1",
-    "DISPATCH_INTERVAL_SECONDS": "1",
-    "RETRY_BACKOFF_BASE_SECONDS": "0.1",
-    "RETRY_BACKOFF_MAX_SECONDS": "1",
-    "MAX_DELIVERY_ATTEMPTS": "40",
-    "VENDOR_CONNECT_TIMEOUT_SECONDS": "1",
-    "VENDOR_READ_TIMEOUT_SECONDS": "0.5",
-    "DELIVERY_LEASE_SECONDS": "5",
-    "QUEUED_STALE_SECONDS": "8",
-    "CIRCUIT_FAILURE_THRESHOLD": "100000",
-}
-ZONES = ["UTC", "Asia/Kathmandu", "Pacific/Kiritimati", "Etc/GMT+12", "America/St_Johns", "Australia/Eucla",
-         "Pacific/Chatham", "Asia/Kolkata", "Europe/London", "America/Los_Angeles"]
 
 
 @pytest.fixture(autouse=True)
@@ -38,26 +20,12 @@ def _fast(settings):
     settings.SEND_HOUR = 0
 
 
-def birthdays_today(count: int) -> list:
-    now = clock.now()
-    users = []
-    for i in range(count):
-        zone = ZONES[i % len(ZONES)]
-        today = calendar.local_today(zone, now)
-        users.append(make_user(birthday=today.replace(year=1970 + i % 50), timezone=zone,
-                               now=now.replace(year=now.year - 1) if False else None))
-    return users
-
-
 def assert_each_accepted_exactly_once(simulator, users):
     accepted = simulator.accepted()
-    by_key = collections.Counter(a["idempotency_key"] for a in accepted)
-    by_content = collections.Counter((a["email"], a["message"]) for a in accepted)
-    assert max(by_key.values()) == 1, [k for k, n in by_key.items() if n > 1][:5]
-    assert max(by_content.values()) == 1
+    assert duplicates(accepted) == {"by_key": {}, "by_content": {}}
     expected = {str(k) for k in Message.objects.values_list("idempotency_key", flat=True)}
-    assert set(by_key) == expected
-    assert {email for email, _ in by_content} == {u.email for u in users}
+    assert {a["idempotency_key"] for a in accepted} == expected
+    assert {a["email"] for a in accepted} == {u.email for u in users}
     assert Message.objects.exclude(status="sent").count() == 0
 
 
