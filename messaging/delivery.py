@@ -8,6 +8,7 @@ its stable Idempotency-Key, so a retry after an unknown outcome (a timeout, a ki
 is not a second message to the recipient.
 """
 
+import contextvars
 import dataclasses
 import datetime
 import logging
@@ -20,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import InterfaceError, OperationalError
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from observability.tracing import user_ref
 from scheduler import calendar, clock, occasions
 from users.models import User
 
@@ -55,6 +56,7 @@ class Claimed:
     claimed_monotonic: float
     email: str = ""
     text: str = ""
+    timezone: str = ""
 
 
 @dataclasses.dataclass
@@ -90,6 +92,8 @@ def deliver_batch(message_ids: list[int]) -> BatchResult:
         outcomes = _send_all(sendable)
         with_db_retry(lambda: _record(outcomes, result))
         span.set_attribute("messaging.batch.sent", result.sent)
+        span.set_attribute("messaging.batch.claimed", result.claimed)
+        span.set_attribute("messaging.batch.skipped", result.skipped)
     return result
 
 
@@ -169,6 +173,7 @@ def _announce_skips(skipped_ids: set[int], now: datetime.datetime) -> int:
         else:
             reason = "already_done"
         signals.idempotency_skipped.send(sender=__name__, kind=kind, reason=reason)
+        trace.get_current_span().add_event("idempotency_skipped", {"message.id": message_id, "reason": reason})
     return len(skipped_ids)
 
 
@@ -185,6 +190,7 @@ def _attach_current_user_data(claimed: list[Claimed]) -> list[Claimed]:
             continue
         message.email = user.email
         message.text = occasion_type.render(user)
+        message.timezone = user.timezone
         sendable.append(message)
     for message in obsolete:
         Message.objects.filter(id=message.id, status=Message.Status.SENDING, lease_expires_at=message.lease).delete()
@@ -207,34 +213,42 @@ def _send_all(messages: list[Claimed]) -> list[tuple[Claimed, VendorResult | Def
         return []
     client = get_client()
     breaker = vendor_breaker()
-    context = trace.set_span_in_context(trace.get_current_span())
 
     def send_one(message: Claimed):
         started_at = clock.now()
         allowed, wait = breaker.allow()
         if not allowed:
             return message, Deferred(wait), started_at
-        token = otel_context.attach(context)
-        try:
-            with tracer.start_as_current_span("messaging.delivery_attempt") as span:
-                span.set_attribute("message.id", message.id)
-                span.set_attribute("message.type", message.kind)
-                span.set_attribute("message.attempt", message.attempts + 1)
-                outcome = client.send(message.email, message.text, message.idempotency_key)
-                span.set_attribute("message.outcome", outcome.outcome)
-                if outcome.http_status is not None:
-                    span.set_attribute("http.response.status_code", outcome.http_status)
-                if outcome.outcome != Outcome.SENT:
-                    span.set_status(Status(StatusCode.ERROR, outcome.error or outcome.outcome))
-        finally:
-            otel_context.detach(token)
+        with tracer.start_as_current_span("messaging.delivery_attempt") as span:
+            span.set_attributes({
+                "message.id": message.id,
+                "message.type": message.kind,
+                "message.attempt": message.attempts + 1,
+                "message.scheduled_time": message.due_at.isoformat(),
+                "user.ref": user_ref(message.user_id),
+                "user.timezone": message.timezone,
+                "vendor.name": settings.VENDOR_NAME,
+            })
+            outcome = client.send(message.email, message.text, message.idempotency_key)
+            span.set_attribute("message.outcome", outcome.outcome)
+            if outcome.http_status is not None:
+                span.set_attribute("http.response.status_code", outcome.http_status)
+            _annotate_outcome(span, message, outcome)
+            log.info(
+                "delivery attempt %s for message %s: %s", message.attempts + 1, message.id, outcome.outcome,
+                extra={"message_id": message.id, "message_type": message.kind, "outcome": outcome.outcome,
+                       "attempt": message.attempts + 1, "http_status": outcome.http_status},
+            )
         if outcome.outcome in BREAKER_FAILURES:
             breaker.record_failure()
         elif outcome.outcome in (Outcome.SENT, Outcome.REJECTED):
             breaker.record_success()
         return message, outcome, started_at
 
-    return list(_executor().map(send_one, messages))
+    # Each call runs in a copy of this thread's context, so spans parent to the batch's span and
+    # log lines carry its trace and request ids.
+    futures = [_executor().submit(contextvars.copy_context().run, send_one, message) for message in messages]
+    return [future.result() for future in futures]
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -246,6 +260,23 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(settings.DELIVERY_CONCURRENCY, thread_name_prefix="deliver"))
     return _pool[1]
+
+
+def _annotate_outcome(span, message: Claimed, outcome: VendorResult) -> None:
+    """The plan's span events: what this call meant for the message."""
+    if outcome.outcome == Outcome.SENT:
+        span.add_event("message_sent", {"vendor.message_id": outcome.vendor_message_id})
+        return
+    span.set_status(Status(StatusCode.ERROR, outcome.error or outcome.outcome))
+    if outcome.outcome == Outcome.REJECTED:
+        span.add_event("message_failed", {"error.type": outcome.error_type or "rejected"})
+    elif outcome.outcome == Outcome.RATE_LIMITED:
+        span.add_event("rate_limited", {"retry_after": outcome.retry_after or 0.0})
+    elif message.failures + 1 >= settings.MAX_DELIVERY_ATTEMPTS:
+        span.add_event("message_dead", {"message.failures": message.failures + 1})
+    else:
+        span.add_event("retry_scheduled", {"message.failures": message.failures + 1,
+                                           "error.type": outcome.error_type or outcome.outcome})
 
 
 def backoff_seconds(failures: int) -> float:

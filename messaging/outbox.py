@@ -37,6 +37,7 @@ class NewMessage:
     occasion_date: datetime.date
     due_at: datetime.datetime
     expired: bool = False
+    id: int | None = None  # set once inserted
 
 
 def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewMessage]:
@@ -76,12 +77,12 @@ def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewM
             cursor.execute(
                 f"INSERT INTO messaging_message ({columns}) VALUES {placeholders} "
                 "ON CONFLICT (user_id, kind, occasion_date) DO NOTHING "
-                "RETURNING user_id, kind, occasion_date",
+                "RETURNING id, user_id, kind, occasion_date",
                 db_values(params),
             )
-            for user_id, kind, occasion_date in cursor.fetchall():
+            for message_id, user_id, kind, occasion_date in cursor.fetchall():
                 key = (user_id, kind, occasion_date if isinstance(occasion_date, str) else occasion_date.isoformat())
-                inserted.append(by_key[key])
+                inserted.append(dataclasses.replace(by_key[key], id=message_id))
     return inserted
 
 
@@ -133,7 +134,17 @@ def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> i
                     lease_expires_at=None,
                     updated_at=now,
                 )
-            span.set_attribute("messaging.published", len(ready))
+            span.set_attributes({
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": "deliveries",
+                "messaging.published": len(ready),
+                "messaging.batch.task_count": -(-len(ready) // settings.DELIVERY_BATCH_SIZE),
+            })
+            if ready:
+                span.add_event("messages_published", {
+                    "message.count": len(ready),
+                    "task.count": -(-len(ready) // settings.DELIVERY_BATCH_SIZE),
+                })
             span.set_attribute("messaging.expired", len(expired))
             transaction.on_commit(lambda expired=expired: _announce_expired(expired, now))
         published += len(ready)

@@ -11,6 +11,7 @@ from opentelemetry import trace
 
 from messaging import outbox, signals
 from messaging.models import Message
+from observability.tracing import user_ref
 
 from . import calendar, clock, occasions
 from .models import Occasion
@@ -108,6 +109,9 @@ def run_tick(now: datetime.datetime | None = None, scheduled_for: datetime.datet
             span.set_attribute("scheduler.messages_scheduled", result.scheduled)
             span.set_attribute("scheduler.messages_expired", result.expired)
             span.set_attribute("scheduler.messages_published", result.published)
+            span.set_attribute("scheduler.duplicates", result.duplicates)
+            if scheduled_for is not None:
+                span.set_attribute("scheduler.scheduled_for", scheduled_for.isoformat())
         status = "success"
         return result
     finally:
@@ -144,6 +148,24 @@ def _advance(advanced: list[Occasion]) -> None:
             )
 
 
+MAX_SPAN_EVENTS = 100
+
+
+def _add_created_events(span, inserted, due) -> None:
+    """One event per created message, up to a cap (a span holds at most 128 events)."""
+    zones = {occasion.user_id: occasion.user.timezone for occasion in due}
+    for row in inserted[:MAX_SPAN_EVENTS]:
+        span.add_event("message_created", {
+            "message.id": row.id,
+            "message.type": row.kind,
+            "user.ref": user_ref(row.user_id),
+            "user.timezone": zones.get(row.user_id, ""),
+            "message.scheduled_time": row.due_at.isoformat(),
+        })
+    if len(inserted) > MAX_SPAN_EVENTS:
+        span.set_attribute("scheduler.events_truncated", True)
+
+
 def _materialise_batch(now: datetime.datetime, limit: int, result: TickResult) -> int:
     catch_up_floor = now - datetime.timedelta(hours=settings.CATCH_UP_WINDOW_HOURS)
     created: list[tuple[str, str, str, datetime.datetime]] = []
@@ -156,6 +178,7 @@ def _materialise_batch(now: datetime.datetime, limit: int, result: TickResult) -
                 .order_by("due_at")[:limit]
             )
             span.set_attribute("scheduler.due_count", len(due))
+            span.set_attribute("scheduler.batch_limit", limit)
         if not due:
             return 0
         rows, advanced, removed = [], [], []
@@ -184,6 +207,7 @@ def _materialise_batch(now: datetime.datetime, limit: int, result: TickResult) -
         with tracer.start_as_current_span("scheduler.create_messages") as span:
             inserted = outbox.create_messages(rows, now)
             span.set_attribute("scheduler.messages_created", len(inserted))
+            _add_created_events(span, inserted, due)
         _advance(advanced)
         if removed:
             Occasion.objects.filter(pk__in=removed).delete()
