@@ -341,6 +341,7 @@ def _record(outcomes, result: BatchResult) -> None:
             setattr(result, status, getattr(result, status) + 1)
             finished.append(
                 dict(kind=message.kind, status=status, attempts=message.attempts + 1, failures=failures,
+                     http_status=outcome.http_status,
                      due_at=message.due_at, finished_at=now,
                      processing_seconds=time.monotonic() - message.claimed_monotonic)
             )
@@ -373,8 +374,8 @@ def _write_outcomes(updates: list[tuple[Claimed, dict]], now: datetime.datetime)
         return set()
     if connection.vendor != "postgresql":
         return {message.id for message, fields in updates if _update(message, **fields)}
-    template = "(%s::bigint, %s::timestamptz, %s::varchar, %s::integer, %s::integer, %s::timestamptz, %s::varchar, " \
-          "%s::text, %s::timestamptz)"
+    template = ("(%s::bigint, %s::timestamptz, %s::varchar, %s::integer, %s::integer, %s::timestamptz, %s::varchar, "
+                "%s::text, %s::timestamptz)")
     params: list = []
     for message, fields in updates:
         params += [message.id, message.lease, fields["status"], fields.get("attempts", message.attempts),

@@ -17,7 +17,8 @@ message_scheduled = Signal()
 delivery_attempted = Signal()
 
 # kind, status: the terminal (or retry) status reached, attempts: int, failures: int,
-# due_at: datetime, finished_at: datetime, processing_seconds: float (claim to outcome)
+# due_at: datetime, finished_at: datetime, processing_seconds: float (claim to outcome),
+# http_status: int | None (the vendor's answer that led here; absent for expiry)
 message_finished = Signal()
 
 # kind, reason: "already_done" | "in_flight" | "not_ready" | "user_gone" | "occasion_moved"

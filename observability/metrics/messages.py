@@ -51,14 +51,15 @@ def _scheduled(sender, kind, timezone, status, **kwargs):
 def _attempted(sender, kind, attempt_number, outcome, http_status, duration_seconds, **kwargs):
     MESSAGE_DELIVERY_ATTEMPTS.labels(kind, attempt_label(attempt_number)).inc()
     exemplars.observe(MESSAGE_DELIVERY_DURATION, {"message_type": kind, "status": outcome}, duration_seconds)
-    if outcome == "sent":
-        MESSAGES_SENT.labels(kind, str(http_status or 0)).inc()
 
 
 @receiver(signals.message_finished, dispatch_uid="metrics.messages.finished")
 def _finished(sender, kind, status, attempts, due_at, finished_at, processing_seconds, **kwargs):
     retries = max(0, attempts - 1)
     if status == "sent":
+        # Counted when the row became sent, not on the vendor's answer: a worker that lost its
+        # lease to another may still hear a 200, and the counter must agree with the database.
+        MESSAGES_SENT.labels(kind, str(kwargs.get("http_status") or 200)).inc()
         MESSAGE_TIME_TO_DELIVERY.labels(kind).observe(max(0.0, (finished_at - due_at).total_seconds()))
         MESSAGE_RETRY_ATTEMPTS.labels(kind).observe(retries)
     elif status in FAILED_STATUSES:

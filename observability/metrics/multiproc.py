@@ -31,8 +31,31 @@ def service_from_argv(argv: list[str] | None = None) -> str | None:
     return None
 
 
-def default_dir(service: str, var_dir: Path) -> Path:
-    return Path(var_dir) / "metrics" / service
+def default_dir(service: str, var_dir: Path, pid: int | None = None) -> Path:
+    """One directory per running service instance (its starting process's pid), so two
+    workers or two API servers on one host never empty or sum each other's files."""
+    return Path(var_dir) / "metrics" / f"{service}-{pid or os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_dirs(service: str, var_dir: Path) -> None:
+    """Drop the directories of instances that are gone: their counts ended with them."""
+    root = Path(var_dir) / "metrics"
+    if not root.is_dir():
+        return
+    for entry in root.glob(f"{service}-*"):
+        suffix = entry.name.rsplit("-", 1)[-1]
+        if entry.is_dir() and suffix.isdigit() and not _alive(int(suffix)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def prepare(directory: Path) -> Path:
@@ -62,6 +85,7 @@ def configure(service: str | None, var_dir: Path, environ=os.environ) -> Path | 
     if configured:
         directory = Path(configured)
     elif service in MULTIPROCESS_SERVICES:
+        remove_stale_dirs(service, var_dir)
         directory = default_dir(service, var_dir)
         environ[ENV] = str(directory)
     else:

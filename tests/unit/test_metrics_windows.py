@@ -23,13 +23,20 @@ def test_service_detection_and_directory_cleaning(tmp_path):
     assert multiproc.service_from_argv(["/venv/bin/celery", "-A", "birthday", "worker", "-c", "2"]) == "worker"
     assert multiproc.service_from_argv(["/x/celery/__main__.py", "-A", "birthday", "beat"]) == "beat"
     assert multiproc.service_from_argv(["/venv/bin/pytest", "worker"]) is None
-    stale = tmp_path / "metrics" / "worker"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "metrics" / f"worker-{dead.pid}"
     stale.mkdir(parents=True)
     (stale / "counter_123.db").write_text("old")
+    running = tmp_path / "metrics" / f"worker-{os.getppid()}"
+    running.mkdir()
+    (running / "counter_456.db").write_text("another live worker's counts")
     environ = {}
     directory = multiproc.configure("worker", tmp_path, environ)
-    assert environ[multiproc.ENV] == str(stale) and directory == stale
-    assert list(stale.iterdir()) == []
+    assert directory == tmp_path / "metrics" / f"worker-{os.getpid()}"
+    assert environ[multiproc.ENV] == str(directory) and list(directory.iterdir()) == []
+    assert not stale.exists(), "a dead instance's directory is removed"
+    assert (running / "counter_456.db").exists(), "a live instance's files are left alone"
     environ = {}
     assert multiproc.configure("beat", tmp_path, environ) is None and multiproc.ENV not in environ
 
