@@ -34,10 +34,12 @@ class Query:
     evaluable: str  # with Grafana variables substituted, ready to send to Prometheus
 
 
-def expand(expr):
+def expand(expr, variables=None):
+    values = GRAFANA_VARIABLES if variables is None else variables
+
     def sub(m):
         name = m.group(1) or m.group(2)
-        return GRAFANA_VARIABLES.get(name, m.group(0))
+        return values.get(name, m.group(0))
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, expr)
 
 

@@ -138,9 +138,11 @@ UP_DOWN = [{"type": "value", "options": {
 BREAKER = [{"type": "value", "options": {
     "0": {"text": "Closed", "color": GREEN}, "1": {"text": "Open", "color": RED}, "2": {"text": "Half-open", "color": YELLOW}}}]
 
+# Error and failure series exist only once an error has happened; "or vector(0)" makes a healthy
+# system read 0 errors instead of no data.
 SUCCESS_RATE = ("(sum(rate(birthday_scheduler_messages_sent_total[5m])) /\n"
                 " (sum(rate(birthday_scheduler_messages_sent_total[5m])) +\n"
-                "  sum(rate(birthday_scheduler_messages_failed_total[5m])))) * 100")
+                "  (sum(rate(birthday_scheduler_messages_failed_total[5m])) or vector(0)))) * 100")
 QUEUE_DEPTH = f'birthday_scheduler_queue_depth{{queue_name="{QUEUE}"}}'
 QUEUE_STEPS = [(None, GREEN), (1000, YELLOW), (5000, RED)]
 
@@ -158,7 +160,7 @@ def executive():
         ("Trends", [
             ts("Messages Sent Over Time", [("sum by (message_type) (rate(birthday_scheduler_messages_sent_total[5m]))",
                                             "{{message_type}}")], "msg/s", stack=True),
-            ts("Error Rate Trend", [('sum(rate(birthday_scheduler_api_requests_total{status=~"5.."}[5m])) /\n'
+            ts("Error Rate Trend", [('(sum(rate(birthday_scheduler_api_requests_total{status=~"5.."}[5m])) or vector(0)) /\n'
                                      "sum(rate(birthday_scheduler_api_requests_total[5m])) * 100", "5xx %")],
                "percent", [(None, GREEN), (5, YELLOW), (10, RED)], links=[runbook("high-error-rate")]),
             ts("Response Time P95", [("histogram_quantile(0.95,\n  sum(rate(birthday_scheduler_api_response_time_seconds_bucket[5m]))\n  by (le))", "p95")],
@@ -194,7 +196,9 @@ def api():
                     interval="1h"),
         ]),
         ("Errors - Error Tracking", [
-            ts("Error Rate % (by endpoint)", [('sum(rate(birthday_scheduler_api_requests_total{status=~"5.."}[5m])) by (path) /\n'
+            # An endpoint without 5xx has no error series; "or ... * 0" gives it 0% instead of no line.
+            ts("Error Rate % (by endpoint)", [('(sum(rate(birthday_scheduler_api_requests_total{status=~"5.."}[5m])) by (path)\n'
+                                               " or sum(rate(birthday_scheduler_api_requests_total[5m])) by (path) * 0) /\n"
                                                "sum(rate(birthday_scheduler_api_requests_total[5m])) by (path) * 100", "{{path}}")],
                "percent", [(None, GREEN), (5, YELLOW), (10, RED)], links=[runbook("elevated-error-rate"), traces("birthday-api")]),
             ts("Errors by Status Code (4xx vs 5xx)", [('sum by (class) (label_replace(rate(birthday_scheduler_api_requests_total{status=~"[45].."}[5m]),'
@@ -380,8 +384,11 @@ def external():
                                      (f'rabbitmq_queue_messages{{queue="{DLQ}"}}', "{{queue}}")], "short", QUEUE_STEPS),
             stat("Consumer Count", f"rabbitmq_queue_consumers{{{rq}}}", "short", [(None, RED), (1, GREEN)]),
             ts("Message Publish/Consume Rate", [(f"sum(rate(rabbitmq_queue_messages_published_total{{{rq}}}[1m])) -\n"
-                                                 f"sum(rate(rabbitmq_queue_messages_consumed_total{{{rq}}}[1m]))", "published - consumed")],
-               "msg/s", [(None, GREEN), (1, YELLOW)], description="Above zero the queue is growing."),
+                                                 f"sum(rate(rabbitmq_channel_messages_delivered_ack_total{{{rq}}}[1m]))", "published - consumed")],
+               "msg/s", [(None, GREEN), (1, YELLOW)],
+               # RabbitMQ counts no per-queue consumption; Celery consumes with acknowledgements, which
+               # the per-object channel metrics count per queue.
+               description="Above zero the queue is growing."),
             stat("Connection Count", "sum(rabbitmq_connections)", "short", [(None, RED), (1, GREEN)]),
         ]),
         ("Redis Health", [

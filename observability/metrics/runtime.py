@@ -52,6 +52,7 @@ class RuntimeCollector:
     def collect(self):
         root, processes = _tree(service_root_pid())
         user = system = rss = heap = fds = threads = read = written = 0.0
+        most_fds = 0
         for process in processes:
             try:
                 with process.oneshot():
@@ -64,7 +65,9 @@ class RuntimeCollector:
                         system += times.children_system
                     rss += memory.rss
                     heap += getattr(memory, "data", 0)
-                    fds += process.num_fds() if hasattr(process, "num_fds") else 0
+                    held = process.num_fds() if hasattr(process, "num_fds") else 0
+                    fds += held
+                    most_fds = max(most_fds, held)
                     threads += process.num_threads()
                     try:
                         io = process.io_counters()
@@ -89,6 +92,28 @@ class RuntimeCollector:
         yield network
         yield GaugeMetricFamily(f"{NS}_file_descriptors_used", "Open file descriptors", value=fds)
         yield GaugeMetricFamily(f"{NS}_thread_count", "Active thread count", value=threads)
+        # The standard process_* names, so that restart and descriptor panels work unchanged. The
+        # descriptor limit is per process, so the count set against it is the largest one process
+        # holds, not the tree's sum.
+        try:
+            yield GaugeMetricFamily("process_start_time_seconds", "Start time of the service's root process",
+                                    value=root.create_time())
+        except psutil.Error:
+            pass
+        yield GaugeMetricFamily("process_open_fds", "Most descriptors open in one process of the service",
+                                value=most_fds)
+        limit = _fd_limit(root)
+        if limit is not None:
+            yield GaugeMetricFamily("process_max_fds", "Descriptor limit of the service's processes", value=limit)
+
+
+def _fd_limit(root: psutil.Process) -> float | None:
+    """The soft RLIMIT_NOFILE of the root process, which its children inherit."""
+    try:
+        soft = root.rlimit(psutil.RLIMIT_NOFILE)[0]
+    except (psutil.Error, AttributeError):
+        return None
+    return None if soft == psutil.RLIM_INFINITY else float(soft)
 
 
 # --- per-process probes ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, wait_until
-from tests.integration.test_metric_inventory import free_port
+from tests.system import free_port
 
 pytestmark = pytest.mark.integration
 
