@@ -59,12 +59,14 @@ if settings.BROKER_IS_AMQP:
     task_create_missing_queues = False
 else:
     settings.EMBEDDED_BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (settings.EMBEDDED_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     broker_transport_options = {
         "data_folder_in": str(settings.EMBEDDED_BROKER_DIR / "out"),
         "data_folder_out": str(settings.EMBEDDED_BROKER_DIR / "out"),
         "processed_folder": str(settings.EMBEDDED_BROKER_DIR / "processed"),
+        # Exchange bindings (fanout for events and remote control) would land in ./control.
+        "control_folder": str(settings.EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
     }
     task_queues = [Queue(SCHEDULER_QUEUE), Queue(DELIVERY_QUEUE)]
