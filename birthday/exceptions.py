@@ -1,6 +1,8 @@
 """One JSON error shape for the whole API: {"error": code, "detail": ..., "fields": {...}}.
 
-`fields` appears when the error concerns particular input fields (400 and 409).
+`fields` appears when the error concerns particular input fields (400 and 409). Errors raised
+outside DRF (an unmatched URL, a rejected Host header, a crash) get the same shape from the
+handler400/404/500 views below, except for people browsing the admin, who get Django's pages.
 """
 
 import logging
@@ -8,6 +10,8 @@ import logging
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.response import Response
@@ -70,3 +74,27 @@ def api_exception_handler(exc, context):
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
         response.data = {"error": _error_code(exc), "detail": detail}
     return response
+
+
+def _wants_json(request) -> bool:
+    if not request.path.startswith("/admin/"):
+        return True
+    return "application/json" in request.META.get("HTTP_ACCEPT", "")
+
+
+def bad_request(request, exception):
+    if _wants_json(request):
+        return JsonResponse({"error": "bad_request", "detail": "The request could not be understood."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def page_not_found(request, exception):
+    if _wants_json(request):
+        return JsonResponse({"error": "not_found", "detail": "No such resource."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse({"error": "server_error", "detail": "Internal server error."}, status=500)
+    return defaults.server_error(request)

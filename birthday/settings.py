@@ -226,6 +226,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "birthday.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front of the API append to X-Forwarded-For. Callers without a token are
+    # throttled by address; with 0 that is the TCP peer, since any client can write the header.
+    "NUM_PROXIES": env_int("API_TRUSTED_PROXIES", 0),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 65536)
 
@@ -269,6 +272,48 @@ PROMETHEUS_METRIC_NAMESPACE = ""
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9101)
 BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 9102)
 METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0")
+
+
+def _metrics_networks() -> list:
+    import ipaddress
+
+    try:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in env_list("METRICS_ALLOWED_CIDRS", "")]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {exc}") from None
+
+
+def _metrics_credentials() -> tuple[str, str] | None:
+    """(user, SHA-256 hex of the password) from METRICS_BASIC_AUTH, or from
+    METRICS_BASIC_AUTH_USER with the password in METRICS_BASIC_AUTH_PASSWORD_FILE."""
+    import hashlib
+    import re
+
+    combined = env_str("METRICS_BASIC_AUTH", "")
+    password_file = env_str("METRICS_BASIC_AUTH_PASSWORD_FILE", "")
+    if combined and password_file:
+        raise ImproperlyConfigured("Set METRICS_BASIC_AUTH or METRICS_BASIC_AUTH_PASSWORD_FILE, not both.")
+    if combined:
+        user, _, digest = combined.partition(":")
+        if not user or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise ImproperlyConfigured("METRICS_BASIC_AUTH must be 'user:<SHA-256 of the password, in hex>'.")
+        return user, digest.lower()
+    if password_file:
+        user = env_str("METRICS_BASIC_AUTH_USER", "")
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"METRICS_BASIC_AUTH_PASSWORD_FILE: {exc.strerror}") from None
+        if not user or not password:
+            raise ImproperlyConfigured("METRICS_BASIC_AUTH_PASSWORD_FILE needs METRICS_BASIC_AUTH_USER and a password.")
+        return user, hashlib.sha256(password.encode()).hexdigest()
+    return None
+
+
+# Who may scrape /metrics on the API, worker and beat (observability/metrics/access.py). Empty
+# allowlist: any address; no credentials: no basic auth.
+METRICS_ALLOWED_NETWORKS = _metrics_networks()
+METRICS_BASIC_AUTH_CREDENTIALS = _metrics_credentials()
 # Empty: http://<broker host>:15672 with the broker's credentials.
 RABBITMQ_MANAGEMENT_URL = env_str("RABBITMQ_MANAGEMENT_URL", "")
 CSRF_FAILURE_VIEW = "observability.metrics.security.csrf_failure"

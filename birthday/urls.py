@@ -17,3 +17,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("django_prometheus.urls")),
 ]
+
+# API clients get the API's JSON error shape instead of Django's HTML pages.
+handler400 = "birthday.exceptions.bad_request"
+handler404 = "birthday.exceptions.page_not_found"
+handler500 = "birthday.exceptions.server_error"

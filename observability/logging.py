@@ -27,7 +27,10 @@ from . import request_id
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 _BEARER = re.compile(r"(?i)\b(?P<scheme>bearer)\s+[A-Za-z0-9._~+/=-]+")
 _API_TOKEN = re.compile(r"\bbdy_[A-Za-z0-9_-]+")
-_EMAIL = re.compile(r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
+# `%40` too: request lines and URLs carry addresses percent-encoded.
+_EMAIL = re.compile(
+    r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?P<at>@|%40)(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+)
 
 
 def mask(text: str) -> str:
@@ -37,7 +40,7 @@ def mask(text: str) -> str:
     text = _URL_CREDENTIALS.sub(r"\g<scheme>***:***@", text)
     text = _BEARER.sub(r"\g<scheme> ***", text)
     text = _API_TOKEN.sub("bdy_***", text)
-    return _EMAIL.sub(r"\g<first>***@\g<domain>", text)
+    return _EMAIL.sub(r"\g<first>***\g<at>\g<domain>", text)
 
 
 def _mask_value(value):

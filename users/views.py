@@ -89,6 +89,14 @@ class UserDetailView(generics.GenericAPIView):
             raise _not_found()
         return user_id
 
+    def get_object(self):
+        # DRF's OPTIONS metadata calls this to probe PUT; the generic version needs a queryset
+        # and a `pk` kwarg this view does not have, and would fail with a 500.
+        user = selectors.get_user(self._user_id())
+        if user is None:
+            raise _not_found()
+        return user
+
     def _render(self, user_id: int) -> Response:
         user = selectors.get_user(user_id)
         if user is None:

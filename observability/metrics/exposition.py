@@ -8,7 +8,8 @@
   singleton, also owns the deployment-wide figures in fleet.py.
 
 Every registry answers in the Prometheus text format, or OpenMetrics (with exemplars) when the
-scraper asks for it.
+scraper asks for it. All three apply the same access rules (access.py: METRICS_ALLOWED_CIDRS,
+METRICS_BASIC_AUTH).
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import glob
 import logging
 import os
 import re
+import socket
 import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import psutil
 from celery import signals
 from django.conf import settings
 from django.http import HttpResponse
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 from prometheus_client import multiprocess as prometheus_multiprocess
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 
-from . import exemplars, multiproc, runtime, summary
+from . import access, exemplars, multiproc, runtime, summary
 from .definitions import (
     AUTHENTICATION_FAILURES,
     EXTERNAL_RATE_LIMIT_HITS,
@@ -111,18 +114,41 @@ def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]
 
 
 def metrics_view(request):
+    refused = access.refusal(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_AUTHORIZATION"))
+    if refused is not None:
+        response = HttpResponse(status=refused, content_type="text/plain; charset=utf-8")
+        if refused == 401:
+            response["WWW-Authenticate"] = access.CHALLENGE
+        return response
     body, content_type = render(registry_for(multiproc.current_service()), request.META.get("HTTP_ACCEPT"))
     return HttpResponse(body, content_type=content_type)
 
 
-def serve(port: int, service: str) -> None:
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # scrapes every few seconds would flood stderr
+        pass
+
+
+def start_server(port: int, addr: str, registry: CollectorRegistry) -> ThreadingWSGIServer:
+    """prometheus_client's start_http_server, with the access rules in front of the registry."""
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(addr or None, port, type=socket.SOCK_STREAM)[0][0]
+
+    httpd = make_server(addr, port, access.guard_wsgi(make_wsgi_app(registry)), Server, handler_class=_QuietHandler)
+    threading.Thread(target=httpd.serve_forever, name=f"metrics-{port}", daemon=True).start()
+    return httpd
+
+
+def serve(port: int, service: str) -> ThreadingWSGIServer | None:
     try:
-        start_http_server(port, addr=settings.METRICS_BIND_ADDRESS, registry=registry_for(service))
+        httpd = start_server(port, settings.METRICS_BIND_ADDRESS, registry_for(service))
     except OSError as exc:
         # A busy port must not stop the worker from delivering messages.
         log.error("metrics: cannot listen on port %s for %s: %s", port, service, exc)
-        return
+        return None
     log.info("metrics: %s serving /metrics on port %s", service, port)
+    return httpd
 
 
 # --- per-process initialisation ------------------------------------------------------------------
