@@ -1,3 +1,4 @@
+import os
 """The stack as files: compose, Kubernetes manifests, logs and traces plumbing."""
 
 import subprocess
@@ -24,9 +25,22 @@ def deployment(name):
     return next(d for _, d in manifests() if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
 
 
+COMPOSE_SECRETS = {"BIRTHDAY_DB_PASSWORD": "db-secret-from-env", "BIRTHDAY_BROKER_PASSWORD": "broker-secret-from-env"}
+
+
+def compose_config(env):
+    return subprocess.run([tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config"],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_compose_refuses_to_start_without_its_passwords():
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    r = compose_config(env)
+    assert r.returncode != 0 and "BIRTHDAY_DB_PASSWORD" in r.stderr + r.stdout
+
+
 def test_compose_file_is_valid_and_runs_every_component():
-    r = subprocess.run([tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config"],
-                       capture_output=True, text=True, timeout=60)
+    r = compose_config({**os.environ, **COMPOSE_SECRETS})
     assert r.returncode == 0, r.stderr
     assert "ignored" not in r.stderr, r.stderr  # keys docker-compose 1.29 would silently drop
     services = yaml.safe_load(r.stdout)["services"]

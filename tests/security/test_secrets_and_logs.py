@@ -20,16 +20,6 @@ SCANNED = re.compile(r"(\.py|\.ya?ml|\.toml|\.cfg|\.ini|\.conf|\.env|Dockerfile)
 # production mode refuses (birthday/settings.py).
 ALLOWED_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
-# Throwaway credentials of the one-host docker-compose stack's own PostgreSQL and RabbitMQ.
-# Listed one by one so anything new fails; docs/security.md records them as a known gap.
-COMPOSE_STACK_CREDENTIALS = {
-    ("deploy/compose.yaml", "POSTGRES_PASSWORD: birthday"),
-    ("deploy/compose.yaml", "RABBITMQ_DEFAULT_PASS: birthday"),
-    ("deploy/compose.yaml", "postgres://birthday:birthday@postgres:5432"),
-    ("deploy/compose.yaml", "amqp://birthday:birthday@rabbitmq:5672"),
-    ("deploy/compose.yaml", "postgresql://birthday:birthday@postgres:5432"),
-}
-
 PATTERNS = {
     "secret key literal": re.compile(r"""SECRET_KEY\s*[:=]\s*["']([^"']+)["']"""),
     "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
@@ -78,8 +68,8 @@ def findings() -> set[tuple[str, str]]:
 
 
 def test_no_hard_coded_secrets_in_the_repository():
-    unexpected = findings() - COMPOSE_STACK_CREDENTIALS
-    assert not unexpected, sorted(unexpected)
+    found = findings()
+    assert not found, sorted(found)
 
 
 def test_the_scanner_catches_what_it_looks_for(tmp_path, monkeypatch):
@@ -102,11 +92,6 @@ def test_the_scanner_catches_what_it_looks_for(tmp_path, monkeypatch):
     assert secret_key in found
     assert private_key in found
     assert not any("password_file" in text or "FROM_ENV" in text for text in found)
-
-
-def test_the_compose_exceptions_are_still_current():
-    # When the compose stack stops hard-coding these, drop them from the list.
-    assert COMPOSE_STACK_CREDENTIALS <= findings()
 
 
 @pytest.mark.django_db(transaction=True)
