@@ -13,6 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Static files are collected by bin/run; tests serve none, but the static-files middleware
+    # expects the folder to exist.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (throttles, circuit breaker, token cache)."""
@@ -154,3 +162,22 @@ def simulator(settings):
     yield sim
     sim.stop()
     vendor.reset_client()
+
+
+@pytest.fixture
+def token(db) -> str:
+    """A fresh integrator token (the raw secret)."""
+    from apiauth import services as token_services
+
+    _, raw = token_services.create_token("tests")
+    return raw
+
+
+@pytest.fixture
+def api(token):
+    """An API client that authenticates with a bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client

@@ -4,9 +4,7 @@ import datetime
 import json
 
 import pytest
-from rest_framework.test import APIClient
 
-from apiauth import services as token_services
 from scheduler import clock
 from users.models import User
 
@@ -20,14 +18,6 @@ REQUIRED = ["first_name", "last_name", "email", "birthday", "timezone"]
 def frozen_now():
     with clock.frozen(NOW):
         yield
-
-
-@pytest.fixture
-def api():
-    _, raw = token_services.create_token("tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
 
 
 def valid(**overrides):

@@ -3,9 +3,7 @@
 import datetime
 
 import pytest
-from rest_framework.test import APIClient
 
-from apiauth import services as token_services
 from messaging.models import Message
 from scheduler import clock
 from scheduler.models import Occasion
@@ -20,14 +18,6 @@ NOW = datetime.datetime(2026, 3, 1, 0, 0, tzinfo=datetime.UTC)
 def frozen_now():
     with clock.frozen(NOW):
         yield NOW
-
-
-@pytest.fixture
-def api():
-    _, raw = token_services.create_token("tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
 
 
 def payload(**overrides):
