@@ -49,41 +49,59 @@ def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewM
     """
     inserted: list[NewMessage] = []
     by_key = {(row.user_id, row.kind, row.occasion_date.isoformat()): row for row in rows}
-    columns = (
-        "user_id, kind, occasion_date, due_at, status, attempts, failures, idempotency_key, "
-        "dispatch_after, vendor_message_id, last_error, created_at, updated_at"
-    )
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            params: list = []
-            for row in chunk:
-                params += [
-                    row.user_id,
-                    row.kind,
-                    row.occasion_date,
-                    row.due_at,
-                    Message.Status.EXPIRED if row.expired else Message.Status.PENDING,
-                    0,
-                    0,
-                    uuid.uuid4().hex if connection.vendor == "sqlite" else uuid.uuid4(),
-                    None if row.expired else row.due_at,
-                    "",
-                    "",
-                    now,
-                    now,
-                ]
-            placeholders = ", ".join(["(" + ", ".join(["%s"] * 13) + ")"] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO messaging_message ({columns}) VALUES {placeholders} "
-                "ON CONFLICT (user_id, kind, occasion_date) DO NOTHING "
-                "RETURNING id, user_id, kind, occasion_date",
-                db_values(params),
-            )
-            for message_id, user_id, kind, occasion_date in cursor.fetchall():
+            for message_id, user_id, kind, occasion_date in insert(cursor, rows[start : start + INSERT_CHUNK], now):
                 key = (user_id, kind, occasion_date if isinstance(occasion_date, str) else occasion_date.isoformat())
                 inserted.append(dataclasses.replace(by_key[key], id=message_id))
     return inserted
+
+
+_COLUMNS = (
+    "user_id, kind, occasion_date, due_at, status, attempts, failures, idempotency_key, "
+    "dispatch_after, vendor_message_id, last_error, created_at, updated_at"
+)
+_ON_CONFLICT = "ON CONFLICT (user_id, kind, occasion_date) DO NOTHING RETURNING id, user_id, kind, occasion_date"
+
+
+def _status(row: NewMessage) -> str:
+    return Message.Status.EXPIRED if row.expired else Message.Status.PENDING
+
+
+def _insert_postgresql(cursor, chunk: list[NewMessage], now: datetime.datetime) -> list[tuple]:
+    """One array per column, unnested server-side: seven parameters per chunk instead of
+    thirteen per row, which is most of the tick's client-side cost."""
+    cursor.execute(
+        f"INSERT INTO messaging_message ({_COLUMNS}) "
+        "SELECT u.user_id, u.kind, u.occasion_date, u.due_at, u.status, 0, 0, u.idempotency_key, u.dispatch_after, "
+        "'', '', %s, %s "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::timestamptz[], %s::varchar[], %s::uuid[], "
+        "%s::timestamptz[]) AS u(user_id, kind, occasion_date, due_at, status, idempotency_key, dispatch_after) "
+        + _ON_CONFLICT,
+        [
+            now,
+            now,
+            [row.user_id for row in chunk],
+            [row.kind for row in chunk],
+            [row.occasion_date for row in chunk],
+            [row.due_at for row in chunk],
+            [_status(row) for row in chunk],
+            [uuid.uuid4() for _ in chunk],
+            [None if row.expired else row.due_at for row in chunk],
+        ],
+    )
+    return cursor.fetchall()
+
+
+def _insert_portable(cursor, chunk: list[NewMessage], now: datetime.datetime) -> list[tuple]:
+    params: list = []
+    for row in chunk:
+        params += [row.user_id, row.kind, row.occasion_date, row.due_at, _status(row), 0, 0, uuid.uuid4().hex,
+                   None if row.expired else row.due_at, "", "", now, now]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * 13) + ")"] * len(chunk))
+    cursor.execute(f"INSERT INTO messaging_message ({_COLUMNS}) VALUES {placeholders} " + _ON_CONFLICT, db_values(params))
+    return cursor.fetchall()
 
 
 def run_dispatch(scheduled_for: datetime.datetime | None = None) -> int:

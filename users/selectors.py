@@ -3,6 +3,7 @@
 import re
 
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from .models import User
 
@@ -38,7 +39,9 @@ def list_users(*, timezone: str | None = None, birthday_month: int | None = None
 
 
 def email_taken(email: str, *, exclude_id: int | None = None) -> bool:
-    queryset = User.objects.filter(email__iexact=email)
+    # LOWER(email) = LOWER(%s) is exactly the unique index's expression, so this is an index
+    # lookup; `email__iexact` (UPPER(...)) would scan every user.
+    queryset = User.objects.annotate(email_lower=Lower("email")).filter(email_lower=email.lower())
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
     return queryset.exists()

@@ -226,3 +226,35 @@ def test_the_retry_budget_is_reset_by_an_operator(simulator, purge_queues, setti
     delivery.deliver_batch([mid for batch in drain_task_args() for mid in batch])
     message.refresh_from_db()
     assert message.status == "sent" and message.failures == 0
+
+
+def test_a_task_that_outruns_its_dispatchers_commit_waits_for_it_and_sends(simulator, purge_queues):
+    """The dispatcher publishes inside the transaction that marks rows `queued`; a fast worker
+    can receive the task before that commit and must not skip the message as not ready."""
+    import threading
+
+    from django.db import connection, transaction
+
+    _user, message = queue_due_message()
+    Message.objects.filter(id=message.id).update(status="pending")
+    locked, release = threading.Event(), threading.Event()
+
+    def dispatcher():
+        try:
+            with transaction.atomic():
+                list(Message.objects.select_for_update().filter(id=message.id))
+                locked.set()
+                release.wait(10)
+                Message.objects.filter(id=message.id).update(status="queued")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=dispatcher)
+    thread.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+    result = delivery.deliver_batch([message.id])
+    thread.join(10)
+
+    assert (result.claimed, result.sent, result.skipped) == (1, 1, 0)
+    assert len(simulator.accepted()) == 1
