@@ -42,7 +42,11 @@ class CircuitBreaker:
         probe_seconds: float | None = None,
     ):
         if cache is None:
-            from django.core.cache import cache
+            # The concrete backend, not the `django.core.cache.cache` proxy: the proxy resolves a
+            # separate instance (and Redis connection pool) in every context it is used from.
+            from django.core.cache import caches
+
+            cache = caches["default"]
         self.name = name
         self.failure_threshold = max(1, failure_threshold)
         self.failure_ratio = failure_ratio
@@ -68,19 +72,25 @@ class CircuitBreaker:
 
     def allow(self) -> tuple[bool, float]:
         """(may call the vendor now, seconds to wait before asking again if not)."""
+        admitted, wait = self.admit(1)
+        return (True, 0.0) if admitted else (False, wait)
+
+    def admit(self, calls: int) -> tuple[int, float]:
+        """How many of `calls` may go to the vendor now: all while closed, none while open, one
+        (the probe) while half-open; and the seconds to wait before trying the rest."""
         open_until = self.cache.get(self._open_key)
         if open_until is None:
-            return True, 0.0
+            return calls, 0.0
         now = self.clock()
         if now < open_until:
-            return False, open_until - now
+            return 0, open_until - now
         probe_deadline = now + self.probe_seconds
-        if self.cache.add(self._probe_key, probe_deadline, timeout=math.ceil(self.probe_seconds)):
+        if calls and self.cache.add(self._probe_key, probe_deadline, timeout=math.ceil(self.probe_seconds)):
             self._announce(HALF_OPEN)
-            return True, 0.0
+            return 1, self.bucket_seconds
         holder_deadline = self.cache.get(self._probe_key)
         wait = holder_deadline - now if holder_deadline is not None else self.bucket_seconds
-        return False, min(max(wait, 0.1), self.probe_seconds)
+        return 0, min(max(wait, 0.1), self.probe_seconds)
 
     def failure_counts(self) -> tuple[int, int]:
         """(failures, successes) in the rolling window."""
@@ -94,23 +104,35 @@ class CircuitBreaker:
     # --- Recording -------------------------------------------------------------------------
 
     def record_success(self) -> None:
-        open_until = self.cache.get(self._open_key)
-        if open_until is not None and self.clock() >= open_until:
-            self._close()
-            return
-        self._count("s")
+        self.record(successes=1, failures=0)
 
     def record_failure(self) -> None:
+        self.record(successes=0, failures=1)
+
+    def record(self, successes: int, failures: int) -> None:
+        """Report the outcomes of a batch of calls at once.
+
+        Half-open, the probe's outcome decides: any failure reopens, otherwise a success
+        closes. While open, late outcomes of calls made before it opened change nothing.
+        """
+        if not successes and not failures:
+            return
         open_until = self.cache.get(self._open_key)
         now = self.clock()
         if open_until is not None:
             if now >= open_until:
-                self._reopen(now)
-            # While open, late failures of calls made before it opened change nothing.
+                if failures:
+                    self._reopen(now)
+                else:
+                    self._close()
             return
-        self._count("f")
-        failures, successes = self.failure_counts()
-        if failures >= self.failure_threshold and failures / (failures + successes) >= self.failure_ratio:
+        if successes:
+            self._count("s", successes)
+        if not failures:
+            return
+        self._count("f", failures)
+        failed, succeeded = self.failure_counts()
+        if failed >= self.failure_threshold and failed / (failed + succeeded) >= self.failure_ratio:
             if self.cache.add(self._open_key, now + self.open_seconds, timeout=None):
                 self._announce(OPEN)
 
@@ -133,15 +155,16 @@ class CircuitBreaker:
         self.cache.delete(self._probe_key)
         self._announce(OPEN)
 
-    def _count(self, kind: str) -> None:
+    def _count(self, kind: str, amount: int = 1) -> None:
         key = self._bucket_key(kind, self._bucket(self.clock()))
         # Buckets outlive the window a little so a reader at the window's edge still sees them.
         ttl = math.ceil(self.window_seconds + 2 * self.bucket_seconds) + 1
-        self.cache.add(key, 0, timeout=ttl)
+        if self.cache.add(key, amount, timeout=ttl):
+            return
         try:
-            self.cache.incr(key)
+            self.cache.incr(key, amount)
         except ValueError:  # expired between add and incr
-            self.cache.set(key, 1, timeout=ttl)
+            self.cache.set(key, amount, timeout=ttl)
 
     def _clear_window(self) -> None:
         for bucket in self._window_buckets():

@@ -48,10 +48,10 @@ def transitions():
     signals.circuit_state_changed.disconnect(receiver)
 
 
-def make(clock, **overrides):
+def make(clock, name="vendor-test", **overrides):
     options = dict(failure_threshold=5, failure_ratio=0.5, window_seconds=30, open_seconds=60, clock=clock)
     options.update(overrides)
-    return CircuitBreaker("vendor-test", **options)
+    return CircuitBreaker(name, **options)
 
 
 def open_breaker(breaker):
@@ -231,3 +231,26 @@ def test_vendor_breaker_follows_settings(settings):
         breaker.record_failure()
     allowed, wait = breaker.allow()
     assert not allowed and 44 < wait <= 45
+
+
+def test_a_batch_is_admitted_whole_when_closed_not_at_all_when_open_and_one_probe_when_half_open(clock):
+    breaker = make(clock)
+    assert breaker.admit(50) == (50, 0.0)
+    open_breaker(breaker)
+    admitted, wait = breaker.admit(50)
+    assert admitted == 0 and wait > 0
+    clock.advance(60)
+    assert breaker.admit(50)[0] == 1  # the probe
+    assert breaker.admit(50)[0] == 0  # everyone else waits for its verdict
+    breaker.record(successes=1, failures=0)
+    assert breaker.state() == "closed" and breaker.admit(50) == (50, 0.0)
+
+
+def test_a_batch_of_outcomes_counts_like_the_same_outcomes_one_by_one(clock):
+    batched, single = make(clock), make(clock, name="vendor-single")
+    batched.record(successes=7, failures=3)
+    for _ in range(7):
+        single.record_success()
+    for _ in range(3):
+        single.record_failure()
+    assert batched.failure_counts() == single.failure_counts() == (3, 7)
