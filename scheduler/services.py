@@ -45,11 +45,21 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
     schedule from sending that date again.
     """
     now = now or clock.now()
+    if changed_fields is None:
+        # A new user has no occasion rows yet: one upsert writes them all.
+        rows = []
+        for occasion_type in occasions.all_types():
+            upcoming = next_due(user, occasion_type, now)
+            if upcoming is not None:
+                rows.append(Occasion(user=user, kind=occasion_type.name, local_date=upcoming[0], due_at=upcoming[1]))
+        Occasion.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["user", "kind"], update_fields=["local_date", "due_at"]
+        )
+        return
     for occasion_type in occasions.all_types():
-        if changed_fields is not None and not (changed_fields & set(occasion_type.schedule_fields)):
+        if not (changed_fields & set(occasion_type.schedule_fields)):
             continue
-        if changed_fields is not None:
-            _move_unsent_messages(user, occasion_type, now)
+        _move_unsent_messages(user, occasion_type, now)
         upcoming = next_due(user, occasion_type, now)
         if upcoming is None:
             Occasion.objects.filter(user=user, kind=occasion_type.name).delete()
