@@ -54,6 +54,9 @@ def test_create_command_prints_the_token_last_and_stores_only_its_hash():
     assert client_with(token).get("/user").status_code == 200
 
 
+# The child process commits its token through its own connection: only a transactional test's
+# flush removes it again.
+@pytest.mark.django_db(transaction=True)
 def test_create_command_as_a_subprocess_prints_the_token_last(service_env):
     result = subprocess.run(
         [sys.executable, "manage.py", "create_api_token", "shell-script"],
