@@ -36,12 +36,10 @@ class Stack:
 
 
 def start_stack(processes, simulator_url: str, tmp_path: Path, extra_env=None) -> Stack:
-    api_port, worker_port, beat_port = free_port(), free_port(), free_port()
+    worker_port, beat_port = free_port(), free_port()
     env = {
         "BIRTHDAY_VAR_DIR": str(tmp_path / "var"),
         "VENDOR_BASE_URL": simulator_url,
-        "API_BIND": f"127.0.0.1:{api_port}",
-        "API_WORKERS": "2",
         "WORKER_METRICS_PORT": str(worker_port),
         "BEAT_METRICS_PORT": str(beat_port),
         "METRICS_BIND_ADDRESS": "127.0.0.1",
@@ -62,17 +60,26 @@ def start_stack(processes, simulator_url: str, tmp_path: Path, extra_env=None) -
         "OTEL_LOGS_EXPORTER": "none",
     }
     env.update(extra_env or {})
-    processes.start(
-        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"],
-        "api", extra_env=env, ready_text="Booting worker",
-    )
+    api, _proc = start_api(processes, env, api_workers="2")
     processes.worker(extra_env=env)
     processes.beat(extra_env=env)
-    stack = Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{worker_port}",
-                  f"http://127.0.0.1:{beat_port}", tmp_path)
-    for url in (stack.api + "/healthz", stack.worker + "/metrics", stack.beat + "/metrics"):
+    stack = Stack(api, f"http://127.0.0.1:{worker_port}", f"http://127.0.0.1:{beat_port}", tmp_path)
+    for url in (stack.worker + "/metrics", stack.beat + "/metrics"):
         wait_until(lambda url=url: reachable(url), timeout=30, message=url)
     return stack
+
+
+def start_api(processes, extra_env=None, name="api", api_workers="1"):
+    """The API under gunicorn on a free port, answering; returns its base URL and process."""
+    port = free_port()
+    env = {"API_BIND": f"127.0.0.1:{port}", "API_WORKERS": api_workers, **(extra_env or {})}
+    proc = processes.start(
+        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"],
+        name, extra_env=env, ready_text="Booting worker",
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: reachable(base + "/healthz"), timeout=30, message=f"{name} answering")
+    return base, proc
 
 
 def start_simulator(processes, *faults: str) -> str:

@@ -4,13 +4,13 @@ processes deliver every due message exactly once, as on the production setup."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 from tests.conftest import ROOT, ProcessGroup, wait_until
+from tests.system import free_port
 
 SEED_USERS = """
 import django, os
@@ -29,12 +29,6 @@ django.setup()
 from messaging.models import Message
 print(Message.objects.filter(status="sent").count(), Message.objects.count())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_embedded_default_runs_the_whole_pipeline_across_processes(tmp_path):

@@ -75,36 +75,22 @@ def test_probes_and_metrics_are_not_traced(server_spans):
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_workers_trace_requests_and_log_them_correlated(receiver, processes, tmp_path):
     import json
-    import socket
-    import sys
 
     import httpx
 
     from tests.conftest import wait_until
+    from tests.system import start_api
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    gunicorn = processes.start(
-        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"],
-        "gunicorn",
-        extra_env={
-            "API_BIND": f"127.0.0.1:{port}", "API_WORKERS": "1", "BIRTHDAY_VAR_DIR": str(tmp_path),
+    base, gunicorn = start_api(
+        processes,
+        {
+            "BIRTHDAY_VAR_DIR": str(tmp_path),
             "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_TRACES_SAMPLER": "always_on", "OTEL_BSP_SCHEDULE_DELAY": "100",
         },
-        ready_text="Booting worker",
+        name="gunicorn",
     )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, timeout=20, message="gunicorn answering")
     response = httpx.get(f"{base}/user", params={"email": "probe.person@example.com"},
                          headers={"X-Request-ID": "gunicorn-req-1",
                                                   "Authorization": "Bearer bdy_not-a-real-token"})

@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from apiauth import services as token_services
 from tests.conftest import wait_until
+from tests.system import start_api
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = re.compile(r"(\.py|\.ya?ml|\.toml|\.cfg|\.ini|\.conf|\.env|Dockerfile)$")
@@ -97,24 +97,7 @@ def test_the_scanner_catches_what_it_looks_for(tmp_path, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_api_logs_carry_no_email_or_token(processes, tmp_path):
     _, token = token_services.create_token("log-test")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    gunicorn = processes.start(
-        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"], "gunicorn",
-        extra_env={"API_BIND": f"127.0.0.1:{port}", "API_WORKERS": "1", "BIRTHDAY_VAR_DIR": str(tmp_path),
-                   "LOG_LEVEL": "DEBUG"},
-        ready_text="Booting worker",
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, timeout=30, message="gunicorn answering")
+    base, gunicorn = start_api(processes, {"BIRTHDAY_VAR_DIR": str(tmp_path), "LOG_LEVEL": "DEBUG"}, name="gunicorn")
     email = "very.private.person@example.org"
     bad_token = "bdy_LeakedButWrongTokenValue1234567890abcdefghij"
     auth = {"Authorization": f"Bearer {token}"}
