@@ -97,7 +97,7 @@ def _install_wrapper(sender, connection, **kwargs):
         connection.execute_wrappers.append(query_wrapper)
 
 
-# --- transactions and connection set-up (patched once, on Django's own classes) --------------------
+# --- transactions and connection set-up (wrapped once, on Django's own classes) ------------------
 
 _transaction_started = threading.local()
 _patched = False
