@@ -24,3 +24,15 @@ def make_user(*, birthday=datetime.date(1990, 6, 15), timezone="UTC", anniversar
 
 def utc(*args) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=datetime.UTC)
+
+
+def user_payload(**overrides) -> dict:
+    """A valid POST /user body; keyword arguments replace or add fields."""
+    return {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann@example.com",
+        "birthday": "1990-03-04",
+        "timezone": "Europe/Paris",
+        **overrides,
+    }

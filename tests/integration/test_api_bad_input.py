@@ -7,6 +7,7 @@ import pytest
 
 from scheduler import clock
 from users.models import User
+from tests.factories import user_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -21,16 +22,7 @@ def frozen_now():
 
 
 def valid(**overrides):
-    body = {
-        "first_name": "Ann",
-        "last_name": "Lee",
-        "email": "ann@example.com",
-        "birthday": "1990-03-04",
-        "timezone": "Europe/Paris",
-        "anniversary_date": "2015-06-10",
-    }
-    body.update(overrides)
-    return body
+    return user_payload(**{"anniversary_date": "2015-06-10", **overrides})
 
 
 BAD_VALUES = [

@@ -8,6 +8,7 @@ from messaging.models import Message
 from scheduler import clock
 from scheduler.models import Occasion
 from users.models import User
+from tests.factories import user_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +22,7 @@ def frozen_now():
 
 
 def payload(**overrides):
-    body = {
-        "first_name": "Ann",
-        "last_name": "Lee",
-        "email": "ann@example.com",
-        "birthday": "1990-03-04",
-        "timezone": "Asia/Kathmandu",
-    }
-    body.update(overrides)
-    return body
+    return user_payload(**{"timezone": "Asia/Kathmandu", **overrides})
 
 
 def create(api, **overrides):

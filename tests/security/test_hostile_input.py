@@ -9,20 +9,13 @@ from django.db import connection
 from django.test import Client
 
 from users.models import User
+from tests.factories import user_payload
 
 pytestmark = pytest.mark.django_db
 
 
 def body(**overrides):
-    data = {
-        "first_name": "Ann",
-        "last_name": "Lee",
-        "email": "ann@example.com",
-        "birthday": "1990-03-04",
-        "timezone": "Europe/Paris",
-    }
-    data.update(overrides)
-    return data
+    return user_payload(**overrides)
 
 
 def assert_json_error(response, status, error=None):
