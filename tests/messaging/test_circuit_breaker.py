@@ -10,6 +10,9 @@ from django.core.cache.backends.redis import RedisCache
 from messaging import signals
 from messaging.circuit_breaker import CircuitBreaker, vendor_breaker
 
+# Needs the real Redis (REDIS_URL).
+pytestmark = pytest.mark.integration
+
 T0 = 1_700_000_000.0
 
 

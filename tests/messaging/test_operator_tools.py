@@ -13,7 +13,7 @@ from messaging.models import DeliveryAttempt, Message
 from scheduler import clock, services
 from scheduler.models import Occasion
 from tests.factories import make_user, utc
-from tests.integration.queues import drain_task_args
+from tests.queues import drain_task_args
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from birthday.celery import app
 from birthday.celeryconfig import DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
 from messaging.broker import declare_topology
 from tests.conftest import wait_until
-from tests.integration.queues import queue_depth
+from tests.queues import queue_depth
 
 
 def management_queue(name: str) -> dict:

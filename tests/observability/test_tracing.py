@@ -159,8 +159,15 @@ def test_health_and_metrics_urls_are_excluded_by_default(otel_env):
 
 
 def test_user_ref_is_a_stable_keyed_hash(settings):
+    import hashlib
+    import hmac
+    import re
+
     ref = tracing.user_ref(42)
-    assert len(ref) == 16 and int(ref, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{16}", ref), ref
+    # Keyed with SECRET_KEY: without the key the id cannot be recovered from the reference.
+    assert ref == hmac.new(settings.SECRET_KEY.encode(), b"user:42", hashlib.sha256).hexdigest()[:16]
+    assert ref != hashlib.sha256(b"user:42").hexdigest()[:16]
     assert tracing.user_ref(42) == ref
     assert tracing.user_ref("42") == ref
     assert tracing.user_ref(43) != ref

@@ -1,4 +1,4 @@
-"""Hand-written hostile requests, beyond tests/integration/test_api_bad_input.py: every answer is
+"""Hand-written hostile requests, beyond tests/users/test_api_bad_input.py: every answer is
 a 4xx in the API's JSON error shape (never a 500 or an HTML page), and what is accepted is
 stored and returned exactly as sent."""
 

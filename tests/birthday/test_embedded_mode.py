@@ -6,11 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
+
+import pytest
 
 from tests.conftest import ROOT, ProcessGroup, wait_until
 from tests.system import free_port
+
+# Worker, beat and simulator in child processes.
+pytestmark = pytest.mark.integration
 
 SEED_USERS = """
 import django, os
@@ -51,8 +55,8 @@ def test_the_embedded_default_runs_the_whole_pipeline_across_processes(tmp_path)
     try:
         group.start([sys.executable, "manage.py", "vendor_simulator", "--port", str(vendor_port)], "simulator",
                     ready_text="listening")
-        group.worker(concurrency=2)
-        group.beat()
+        worker = group.worker(concurrency=2)
+        beat = group.beat()
 
         def sent_count():
             out = subprocess.run([sys.executable, "-c", COUNT_SENT], cwd=ROOT, env=env, check=True,
@@ -60,7 +64,7 @@ def test_the_embedded_default_runs_the_whole_pipeline_across_processes(tmp_path)
             return out == ["5", "5"]
 
         wait_until(sent_count, timeout=60, interval=1, message="5 messages sent in embedded mode")
-        time.sleep(2)
+        group.stop(worker, beat)  # once they are gone, no late duplicate can still arrive
         with urllib.request.urlopen(f"http://127.0.0.1:{vendor_port}/_simulator/accepted") as response:
             accepted = json.load(response)
         assert len(accepted) == 5

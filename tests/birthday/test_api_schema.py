@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.integration  # runs the system's processes
 def test_schema_validates_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
     result = subprocess.run(

@@ -11,7 +11,7 @@ from messaging.models import Message
 from scheduler import clock, services
 from scheduler.models import Occasion
 from tests.factories import make_user, utc
-from tests.integration.queues import drain_task_args, queue_depth
+from tests.queues import drain_task_args, queue_depth
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

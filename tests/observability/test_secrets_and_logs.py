@@ -67,6 +67,7 @@ def findings() -> set[tuple[str, str]]:
     return found
 
 
+@pytest.mark.integration  # runs git
 def test_no_hard_coded_secrets_in_the_repository():
     found = findings()
     assert not found, sorted(found)

@@ -10,7 +10,7 @@ from messaging.circuit_breaker import vendor_breaker
 from messaging.models import DeliveryAttempt, Message
 from scheduler import clock, services
 from tests.factories import make_user, utc
-from tests.integration.queues import drain_task_args
+from tests.queues import drain_task_args
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

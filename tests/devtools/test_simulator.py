@@ -16,6 +16,7 @@ import pytest
 
 from messaging.simulator import ConfigError, VendorSimulator
 from messaging.vendor import VendorClient
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = {"email": "ada@example.com", "message": "Hey, Ada Lovelace it's your birthday"}
@@ -239,7 +240,7 @@ def test_stop_ends_hanging_requests_promptly(simulator):
     simulator.configure(timeout_rate=1.0, hang_seconds=60)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(lambda: httpx.post(f"{simulator.url}/send-email", json=BODY, timeout=30))
-        time.sleep(0.2)
+        wait_until(lambda: simulator.stats()["requests"] >= 1, timeout=10, interval=0.02, message="the request hanging")
         started = time.monotonic()
         simulator.stop()
         with pytest.raises(httpx.RemoteProtocolError):
@@ -247,6 +248,7 @@ def test_stop_ends_hanging_requests_promptly(simulator):
     assert time.monotonic() - started < 2.0
 
 
+@pytest.mark.integration  # runs the system's processes
 def test_management_command_serves_and_stops_on_sigterm(tmp_path):
     log = tmp_path / "accepted.jsonl"
     proc = subprocess.Popen(

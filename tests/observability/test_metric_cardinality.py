@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_until
-from tests.integration.test_metric_inventory import parse, scrape, series_count
+from tests.observability.test_metric_inventory import parse, scrape, series_count
 from tests.system import start_stack
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from apiauth import services as token_services
 from observability import tracing
-from tests.integration.test_tracing_pipeline import in_memory_exporter, receiver  # noqa: F401 (fixture)
+from tests.observability.test_tracing_pipeline import in_memory_exporter, receiver  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.integration.test_metric_inventory import load_inventory
+from tests.observability.test_metric_inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -116,6 +116,7 @@ def settings_from(env_overrides):
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.integration  # runs the system's processes
 def test_settings_are_parsed_from_the_environment(tmp_path):
     password_file = tmp_path / "metrics-password"
     password_file.write_text(PASSWORD + "\n")
@@ -138,6 +139,7 @@ def test_settings_are_parsed_from_the_environment(tmp_path):
     {"METRICS_BASIC_AUTH_USER": "prometheus", "METRICS_BASIC_AUTH_PASSWORD_FILE": "/nonexistent/password"},
     {"METRICS_BASIC_AUTH_PASSWORD_FILE": __file__},
 ])
+@pytest.mark.integration  # runs the system's processes
 def test_bad_settings_stop_the_process(env):
     result = settings_from(env)
     assert result.returncode != 0

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from observability.metrics import multiproc, summary
 from observability.metrics.workers import SlotClock
 
@@ -19,6 +21,7 @@ def test_quantile_interpolates_between_ranks():
     assert summary.quantile([], 0.5) != summary.quantile([], 0.5)  # NaN
 
 
+@pytest.mark.integration  # runs the system's processes
 def test_service_detection_and_directory_cleaning(tmp_path):
     assert multiproc.service_from_argv(["/venv/bin/celery", "-A", "birthday", "worker", "-c", "2"]) == "worker"
     assert multiproc.service_from_argv(["/x/celery/__main__.py", "-A", "birthday", "beat"]) == "beat"
@@ -78,6 +81,7 @@ def _run(code, env, *args):
     return result.stdout
 
 
+@pytest.mark.integration  # runs the system's processes
 def test_exemplars_and_quantiles_merge_across_processes(tmp_path):
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), BIRTHDAY_METRICS_SERVICE="worker")
     fast = _run(CHILD, env, "0.3", *[str(v) for v in range(1, 51)]).strip().splitlines()[-1]
