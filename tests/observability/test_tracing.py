@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from core.refs import user_ref
 from observability import tracing
 from observability.telemetry_hooks import process_role
 
@@ -163,16 +164,16 @@ def test_user_ref_is_a_stable_keyed_hash(settings):
     import hmac
     import re
 
-    ref = tracing.user_ref(42)
+    ref = user_ref(42)
     assert re.fullmatch(r"[0-9a-f]{16}", ref), ref
     # Keyed with SECRET_KEY: without the key the id cannot be recovered from the reference.
     assert ref == hmac.new(settings.SECRET_KEY.encode(), b"user:42", hashlib.sha256).hexdigest()[:16]
     assert ref != hashlib.sha256(b"user:42").hexdigest()[:16]
-    assert tracing.user_ref(42) == ref
-    assert tracing.user_ref("42") == ref
-    assert tracing.user_ref(43) != ref
+    assert user_ref(42) == ref
+    assert user_ref("42") == ref
+    assert user_ref(43) != ref
     settings.SECRET_KEY = "another-secret-key-for-this-test-only-xxxxxxxxxxxxxxxxxxx"
-    assert tracing.user_ref(42) != ref
+    assert user_ref(42) != ref
 
 
 @pytest.mark.parametrize(
