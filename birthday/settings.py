@@ -78,7 +78,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("BIRTHDAY_ENV=production refuses DJANGO_DEBUG=true.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.apps.BackofficeAdminConfig",  # django.contrib.admin with the operators' site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "apiauth",
     "scheduler",
     "messaging",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
