@@ -10,7 +10,7 @@ from django.views.generic import TemplateView
 from messaging import selectors as messages
 from messaging.circuit_breaker import vendor_breaker
 from messaging.models import DeliveryAttempt, Message
-from scheduler import clock
+from core import clock
 from scheduler import selectors as schedule
 
 from . import charts

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from scheduler import calendar, clock
+from core import calendar, clock
 from scheduler.models import Occasion
 
 from backoffice import display

@@ -6,7 +6,7 @@ import datetime
 import pytest
 
 from messaging.models import DeliveryAttempt, Message
-from scheduler import clock
+from core import clock
 from tests.factories import make_user, utc
 from tests.integration.queues import drain_task_args
 
