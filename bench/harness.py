@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from . import seed
+from .loadgen import percentile
 from .procs import ROOT, ProcessGroup
 
 UTC = datetime.UTC
@@ -59,15 +60,6 @@ QUICK = dict(users=2_000, tick_sizes=(200, 1_000), empty_tick_runs=5, deliveries
 def say(options: Options, line: str) -> None:
     if not options.quiet:
         print(f"[bench {datetime.datetime.now():%H:%M:%S}] {line}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * p / 100
-    low, high = math.floor(k), math.ceil(k)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 def child_env(options: Options) -> dict:
@@ -229,12 +221,15 @@ class Simulator:
 
 
 def delivery(options: Options, procs: ProcessGroup, simulator: Simulator, latency_ms: int, processes: int,
-             scrape_worker_metrics: bool = False) -> dict:
+             scrape_worker_metrics: bool = False, intervals: tuple[int, int] = (1, 1)) -> dict:
     """Due → tick (beat, in a worker) → RabbitMQ → worker → vendor, for a cohort due at one instant.
 
     Every process runs with the same CLOCK_OFFSET_SECONDS, placing the cohort's due instant
     `due_lead_s` after the processes start; lateness is vendor acceptance − due_at on that clock.
+    `intervals` are the beat's tick and dispatcher periods in seconds (production: 60 and 5).
     """
+    from .procs import Usage
+
     from messaging.models import Message
 
     count = options.deliveries
@@ -246,21 +241,24 @@ def delivery(options: Options, procs: ProcessGroup, simulator: Simulator, latenc
     ids = seed.add_cohort(count, due_at, real_now)
     env = {
         "CLOCK_OFFSET_SECONDS": repr(offset),
-        "SCHEDULER_TICK_SECONDS": "1",
-        "DISPATCH_INTERVAL_SECONDS": "1",
+        "SCHEDULER_TICK_SECONDS": str(intervals[0]),
+        "DISPATCH_INTERVAL_SECONDS": str(intervals[1]),
     }
     worker = beat = None
     result: dict = {"vendor_latency_ms": latency_ms, "worker_processes": processes, "messages": count,
                     "delivery_concurrency": options.delivery_concurrency,
-                    "delivery_batch_size": options.delivery_batch_size}
+                    "delivery_batch_size": options.delivery_batch_size,
+                    "tick_seconds": intervals[0], "dispatch_seconds": intervals[1]}
     try:
         worker = procs.celery("worker", env, concurrency=processes)
         beat = procs.celery("beat", env)
         due_real = real_now + datetime.timedelta(seconds=options.due_lead_s)
         result["ready_before_due"] = datetime.datetime.now(UTC) < due_real
         deadline = time.monotonic() + options.delivery_timeout_s
-        while simulator.accepted_count() < count and time.monotonic() < deadline:
-            time.sleep(0.25)
+        with Usage([worker, beat]) as usage:
+            while simulator.accepted_count() < count and time.monotonic() < deadline:
+                time.sleep(0.25)
+        result.update(usage.per(count, "message"))
         if scrape_worker_metrics:
             result["worker_metrics"] = scrape(f"http://127.0.0.1:{options.worker_metrics_port}/metrics",
                                               options.metrics_scrapes)
