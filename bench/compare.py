@@ -45,10 +45,11 @@ class CompareOptions:
     default_intervals_run: bool = True
     baselines: bool = True
     port_base: int = 18000
+    work_dir: Path | None = None
     quiet: bool = False
 
 
-QUICK = dict(users=2_000, repeats=1, deliveries=300, tick_due=200, empty_tick_runs=3, api_seconds=2.0, api_rate=50,
+QUICK = dict(users=2_000, repeats=1, deliveries=300, tick_due=200, empty_tick_runs=3, api_seconds=2.0, api_rate=10,
              default_intervals_run=False)
 
 
@@ -92,7 +93,7 @@ def api_specs(system: str, port: int, token: str | None, ids: list) -> dict:
                 "body": '{{"firstName":"Api","lastName":"Bench","email":"{n}@api.bench.example",'
                         '"birthdayDate":"{year}-{month}-{day}","timezone":"Europe/London"}}'}
         get = {"method": "GET", "path": "/api/v1/users/{id}", "ids": ids}
-    base = {"host": "127.0.0.1", "port": port, "timeout": 10}
+    base = {"host": "127.0.0.1", "port": port, "timeout": 30}
     return {"post": dict(base, **post), "get": dict(base, **get)}
 
 
@@ -287,6 +288,7 @@ def run(options: CompareOptions) -> dict:
         users=options.users, deliveries=options.deliveries, empty_tick_runs=options.empty_tick_runs,
         api_port=options.port_base, simulator_port=options.port_base + 25, worker_metrics_port=options.port_base + 1,
         quiet=options.quiet, due_lead_s=15.0 if options.deliveries > 1000 else 8.0,
+        **({"work_dir": options.work_dir} if options.work_dir else {}),
     )
     run_options.work_dir.mkdir(parents=True, exist_ok=True)
     procs = ProcessGroup(harness.child_env(run_options), run_options.work_dir / "logs")
@@ -559,13 +561,22 @@ def markdown(report: dict, command: str) -> str:
     return "\n".join(out)
 
 
+def report_marker() -> str:
+    from .report import ANALYSIS_MARKER
+
+    return ANALYSIS_MARKER
+
+
 def write_markdown(report: dict, command: str, path: Path) -> None:
     text = path.read_text() if path.exists() else "# Performance\n"
     section = markdown(report, command)
     if START in text and END in text:
         before, rest = text.split(START, 1)
         text = before + section + rest.split(END, 1)[1]
+    elif report_marker() in text:
+        # Below the part `bin/bench run` rewrites, so each command keeps the other's tables.
+        before, after = text.split(report_marker(), 1)
+        text = before + report_marker() + "\n\n" + section + "\n" + after
     else:
-        head, _, tail = text.partition("\n")
-        text = head + "\n\n" + section + "\n" + tail
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)

@@ -146,9 +146,11 @@ class VendorClient:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             idle = time.monotonic() - getattr(self._local, "last_used", 0.0)
-            if idle < self._keepalive_expiry and conn.sock is not None and not _readable(conn.sock):
+            # Readable while idle means the vendor closed it (or sent something unasked for). A
+            # connection used within the last second is not polled: servers close idle ones after
+            # seconds, and the stale-connection resend in `send` covers the rare race.
+            if conn.sock is not None and (idle < _FRESH_SECONDS or (idle < self._keepalive_expiry and not _readable(conn.sock))):
                 return conn, True
-            # Readable while idle means the vendor closed it (or sent something unasked for).
             self._discard(conn)
         if self._https:
             conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
@@ -187,6 +189,8 @@ class VendorClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+
+_FRESH_SECONDS = 1.0
 
 # A reused keep-alive connection that the vendor had closed fails with one of these before any
 # answer byte arrives.
