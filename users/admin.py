@@ -4,10 +4,10 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from scheduler import calendar, clock
+from core import calendar, clock
 from scheduler.models import Occasion
 
-from . import services
+from . import rules, services
 from .models import User
 
 
@@ -57,12 +57,13 @@ class UserAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        zone_name = cleaned.get("timezone")
-        today = calendar.local_today(zone_name, clock.now()) if zone_name else None
-        for field in ("birthday", "anniversary_date"):
-            value = cleaned.get(field)
-            if value is not None and today is not None and value > today:
-                self.add_error(field, "Date cannot be in the future.")
+        errors = rules.date_errors(
+            birthday=cleaned.get("birthday"), anniversary_date=cleaned.get("anniversary_date"),
+            zone_name=cleaned.get("timezone"), now=clock.now(),
+        )
+        for field, message in errors.items():
+            if field in cleaned:
+                self.add_error(field, message)
         return cleaned
 
 

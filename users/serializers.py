@@ -7,8 +7,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler import calendar, clock
+from core import calendar, clock
 
+from . import rules
 from .models import User
 
 EARLIEST_DATE = datetime.date(1900, 1, 1)
@@ -106,16 +107,19 @@ class UserSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs):
-        zone_name = attrs.get("timezone", getattr(self.instance, "timezone", None))
-        if zone_name and calendar.is_valid_zone(zone_name):
-            local_today = calendar.local_today(zone_name, clock.now())
-            errors = {
-                field: ["Date cannot be in the future."]
-                for field in ("birthday", "anniversary_date")
-                if attrs.get(field) is not None and attrs[field] > local_today
-            }
-            if errors:
-                raise serializers.ValidationError(errors)
+        # A partial update is checked against the stored values of the fields it leaves out; a
+        # full one (PUT) clears an omitted anniversary.
+        def value(field):
+            if field in attrs:
+                return attrs[field]
+            return getattr(self.instance, field, None) if self.partial else None
+
+        errors = rules.date_errors(
+            birthday=value("birthday"), anniversary_date=value("anniversary_date"),
+            zone_name=value("timezone"), now=clock.now(), given=set(attrs),
+        )
+        if errors:
+            raise serializers.ValidationError({field: [message] for field, message in errors.items()})
         return attrs
 
     @extend_schema_field(OccasionSerializer(many=True))

@@ -24,7 +24,7 @@ def test_config_is_valid():
 def test_routing_by_severity():
     assert receivers_for("severity=critical", "alertname=ServiceDown") == {"pagerduty-critical", "slack-critical"}
     assert receivers_for("severity=warning", "alertname=QueueDepthHigh") == {"slack-warnings"}
-    assert receivers_for("severity=info", "alertname=LowThroughput") == {"email-team"}
+    assert receivers_for("severity=info", "alertname=UnusualUserRegistrationRate") == {"email-team"}
     assert receivers_for("alertname=Unlabelled") == {"email-default"}
 
 

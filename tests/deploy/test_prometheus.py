@@ -16,6 +16,12 @@ PLAN_ALERTS = {
     "ExternalAPISlowResponse": ("10m", "warning"), "LowThroughput": ("30m", "info"),
     "UnusualUserRegistrationRate": ("1h", "info"),
 }
+# Plan alerts this repository deliberately does not ship as written: {plan name: (replacement, why)}.
+DEVIATIONS = {
+    "LowThroughput": ("DeliveriesBehindSchedule",
+                      "sent < 1 msg/s for 30m fires every quiet hour of a workload that peaks at each zone's 09:00; "
+                      "messages overdue and not sent is what says due work is not going out"),
+}
 PLAN_RECORDINGS = {"birthday_scheduler:api_error_rate:5m", "birthday_scheduler:message_success_rate:5m",
                    "birthday_scheduler:queue_processing_rate:1m", "birthday_scheduler:worker_utilization:5m"}
 
@@ -90,6 +96,10 @@ def test_promtool_unit_tests_pass():
 def test_plan_alerts_keep_their_thresholds_durations_and_severities():
     rules = alert_rules()
     for name, (for_, severity) in PLAN_ALERTS.items():
+        if name in DEVIATIONS:
+            replacement, why = DEVIATIONS[name]
+            assert name not in rules and replacement in rules and why, name
+            continue
         assert rules[name]["for"] == for_, name
         assert rules[name]["labels"]["severity"] == severity, name
     assert "> 10" in rules["HighErrorRate"]["expr"] and "> 5" in rules["ElevatedErrorRate"]["expr"]
