@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.queues import DELIVERY_QUEUE
+
 from . import harness, seed
 from .procs import ROOT, ProcessGroup, Usage
 from .ts_system import TSSystem, Unavailable
@@ -258,13 +260,13 @@ def celery_noop(procs: ProcessGroup, count: int, processes: int) -> dict:
             started = time.perf_counter()
             with app.producer_or_acquire() as producer:
                 for n in range(count):
-                    app.send_task("celery.accumulate", args=(n,), queue="deliveries", producer=producer)
+                    app.send_task("celery.accumulate", args=(n,), queue=DELIVERY_QUEUE, producer=producer)
             published = time.perf_counter() - started
             with app.connection_for_write() as conn:
                 channel = conn.default_channel
                 deadline = time.monotonic() + 300
                 while time.monotonic() < deadline:
-                    _name, ready, _consumers = channel.queue_declare("deliveries", passive=True)
+                    _name, ready, _consumers = channel.queue_declare(DELIVERY_QUEUE, passive=True)
                     if ready == 0:
                         break
                     time.sleep(0.05)
