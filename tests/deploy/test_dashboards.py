@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from .conftest import DEPLOY, load_module, tool
@@ -43,6 +44,7 @@ def boards():
     return {b["title"]: b for b in (json.loads(p.read_text()) for p in (DEPLOY / "grafana" / "dashboards").glob("*.json"))}
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_committed_json_is_the_generators_output():
     expected = generate.render()
     committed = {p.name: p.read_text() for p in (DEPLOY / "grafana" / "dashboards").glob("*.json")}
@@ -89,6 +91,7 @@ def test_dashboards_link_runbooks_and_traces_and_use_provisioned_datasources():
                 assert p["datasource"]["uid"] in uids, (title, p["title"])
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_inventory_finds_every_query_and_all_of_them_parse(tmp_path):
     queries = inventory.inventory()
     kinds = {}

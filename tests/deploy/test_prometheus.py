@@ -2,6 +2,7 @@
 
 import subprocess
 
+import pytest
 import yaml
 
 from .conftest import DEPLOY, PROMTOOL_TESTS, RULES, alert_rules, kebab, tool
@@ -30,6 +31,7 @@ def run(*cmd, cwd=None):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
+@pytest.mark.integration  # runs promtool
 def test_static_configs_are_valid():
     promtool = tool("promtool")
     for name in ("prometheus.yml", "prometheus.local.yml"):
@@ -37,6 +39,7 @@ def test_static_configs_are_valid():
         assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.integration  # runs promtool
 def test_kubernetes_config_is_valid(tmp_path):
     # Debian builds promtool without Kubernetes service discovery, so the SD blocks are checked
     # here for shape and swapped for static targets before promtool checks everything else.
@@ -81,11 +84,13 @@ def test_every_variant_scrapes_every_component():
     assert targets["rabbitmq-exporter"] == "127.0.0.1:15692"
 
 
+@pytest.mark.integration  # runs promtool
 def test_rule_files_are_valid():
     r = run(tool("promtool"), "check", "rules", *map(str, sorted(RULES.glob("*.yml"))))
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.integration  # runs promtool
 def test_promtool_unit_tests_pass():
     files = sorted(p.name for p in PROMTOOL_TESTS.glob("*.test.yml"))
     assert files
