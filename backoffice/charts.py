@@ -74,7 +74,7 @@ def nice_ceiling(value: int) -> int:
 
 
 def hour_label(hour: datetime.datetime) -> str:
-    return hour.strftime("%a %H:%M") if hour.hour == 0 else hour.strftime("%H:%M")
+    return hour.strftime("%a %d %b") if hour.hour == 0 else hour.strftime("%H:%M")
 
 
 def hourly_bars(hours: list[datetime.datetime], series: list[Series], label_every: int = 6) -> Chart:
@@ -100,6 +100,7 @@ def hourly_bars(hours: list[datetime.datetime], series: list[Series], label_ever
             stacked += value
         if hour.hour % label_every == 0:
             hour_ticks.append(Tick(round(x, 2), hour_label(hour)))
-    value_ticks = [Tick(round(plot_bottom - plot_height * v / top, 2), f"{v:,}") for v in (0, top / 2, top)
-                   if v == int(v)]
+    # Halfway only when it is a whole number (not for an axis that ends at 1).
+    steps = (0, top // 2, top) if top % 2 == 0 else (0, top)
+    value_ticks = [Tick(round(plot_bottom - plot_height * v / top, 2), f"{v:,}") for v in steps]
     return Chart(WIDTH, HEIGHT, LEFT, TOP, plot_bottom, bars, value_ticks, hour_ticks, series, sum(totals))
