@@ -97,8 +97,8 @@ def busy_day():
                                        outcome="sent" if i % 4 else "server_error", http_status=200 if i % 4 else 500)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="bin/test installs chromium; it is missing here")
 def test_the_overview_draws_its_charts_in_headless_chromium(live_server, client, busy_day, tmp_path):
+    assert Path(CHROMIUM).exists(), "no chromium: bin/test installs Debian's chromium package (apt-get install chromium)"
     operator = get_user_model().objects.create_superuser("operator", "op@example.com", "a-long-password-1")
     client.force_login(operator)
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"

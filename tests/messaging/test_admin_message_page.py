@@ -8,7 +8,7 @@ import pytest
 from messaging.models import DeliveryAttempt, Message
 from core import clock
 from tests.factories import make_user, utc
-from tests.integration.queues import drain_task_args
+from tests.queues import drain_task_args
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
