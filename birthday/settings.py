@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_prometheus",
     "axes",
     "observability",
     "users",
@@ -96,7 +95,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "observability.metrics.http.HttpMetricsMiddleware",
     "observability.metrics.security.SecurityMetricsMiddleware",
     # First, so every later middleware's log lines (and early responses) carry the request id.
@@ -110,7 +108,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "birthday.urls"
@@ -268,7 +265,6 @@ if PRODUCTION:
 
 # --- Metrics ----------------------------------------------------------------------------------
 
-PROMETHEUS_METRIC_NAMESPACE = ""
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9101)
 BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 9102)
 METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0")

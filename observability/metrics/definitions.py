@@ -189,14 +189,7 @@ EXTERNAL_RESPONSE_TIME = Histogram(
 )
 EXTERNAL_ERRORS = Counter(_name("external_api_errors"), "External API errors", ["vendor", "error_type"])
 EXTERNAL_TIMEOUTS = Counter(_name("external_api_timeouts"), "External API timeout count", ["vendor", "endpoint"])
-CIRCUIT_STATE = Gauge(
-    _name("external_api_circuit_breaker_state"), "Circuit breaker state: 0 closed, 1 open, 2 half-open",
-    ["vendor"], multiprocess_mode="mostrecent",
-)
-CIRCUIT_OPEN = Gauge(
-    _name("circuit_breaker_open"), "1 while the circuit breaker is open", ["service_name"],
-    multiprocess_mode="mostrecent",
-)
+# The breaker's state gauges are read at scrape time: external.BreakerCollector.
 EXTERNAL_RATE_LIMIT_HITS = Counter(_name("external_api_rate_limit_hits"), "Rate limit answers from vendor", ["vendor"])
 
 # --- Security --------------------------------------------------------------------------------------

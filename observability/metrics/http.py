@@ -2,7 +2,7 @@
 
 import time
 
-from . import exemplars, labels
+from . import labels
 from .definitions import (
     API_CONCURRENT,
     API_REQUEST_SIZE,
@@ -42,7 +42,7 @@ class HttpMetricsMiddleware:
         path = labels.route(request)
         status = str(response.status_code)
         API_REQUESTS.labels(method, path, status).inc()
-        exemplars.observe(API_RESPONSE_TIME, {"method": method, "path": path, "status": status}, elapsed)
+        API_RESPONSE_TIME.labels(method, path, status).observe(elapsed)
         API_REQUEST_SIZE.labels(method, path).observe(_request_size(request))
         size = _response_size(response)
         if size is not None:
