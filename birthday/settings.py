@@ -134,9 +134,21 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'birthday.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# Django's psycopg connection pool, one per process; DB_POOL_MAX_SIZE=0 turns it off (then
+# DB_CONN_MAX_AGE keeps connections open instead).
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 1)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DB_POOL_TIMEOUT_SECONDS = env_float("DB_POOL_TIMEOUT_SECONDS", 10.0)
 if USING_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pooled connection goes back after each request
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_SECONDS,
+        }
 else:
     # SQLite serialises writers; wait for the lock instead of failing under a busy worker.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
@@ -315,6 +327,8 @@ RABBITMQ_MANAGEMENT_URL = env_str("RABBITMQ_MANAGEMENT_URL", "")
 CSRF_FAILURE_VIEW = "observability.metrics.security.csrf_failure"
 # How often beat re-reads the deployment-wide figures (user population, costs) for its scrape.
 METRICS_FLEET_REFRESH_SECONDS = env_float("METRICS_FLEET_REFRESH_SECONDS", 30.0)
+# A message due longer ago than this and not finished counts as behind schedule.
+OVERDUE_AFTER_SECONDS = env_int("OVERDUE_AFTER_SECONDS", 600)
 # A query slower than this counts as slow.
 DB_SLOW_QUERY_SECONDS = env_float("DB_SLOW_QUERY_SECONDS", 0.1)
 # Unit costs in USD for the cost metrics.

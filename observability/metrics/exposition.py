@@ -27,14 +27,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from . import access, multiproc, runtime, summary
-from .definitions import (
-    AUTHENTICATION_FAILURES,
-    EXTERNAL_RATE_LIMIT_HITS,
-    EXTERNAL_TIMEOUTS,
-    MESSAGE_IDEMPOTENCY_SKIPS,
-    SUSPICIOUS_ACTIVITY,
-)
+from . import access, initial, multiproc, runtime, summary
 
 log = logging.getLogger(__name__)
 
@@ -140,40 +133,30 @@ def serve(port: int, service: str) -> ThreadingWSGIServer | None:
 
 # --- per-process initialisation ------------------------------------------------------------------
 
-def initialise_api_process() -> None:
-    """Series that exist from the start, so a scrape shows them (at 0) before their first event."""
+
+def initialise_process(service: str) -> None:
+    """Series that exist from the start, so a scrape shows them (at 0) before their first event,
+    and the probes whose threads a fork does not carry over."""
     runtime.start_process_probes()
-    for auth_type in ("bearer_token", "missing_credentials", "unsupported_scheme", "admin_password"):
-        AUTHENTICATION_FAILURES.labels(auth_type)
-    for activity in ("sql_injection", "path_traversal", "script_injection", "disallowed_host", "suspicious_operation"):
-        SUSPICIOUS_ACTIVITY.labels(activity)
-
-
-def initialise_worker_process() -> None:
-    from scheduler import occasions
-
-    from . import external, scheduler
-
-    scheduler.initialise()
-    for occasion_type in occasions.all_types():
-        MESSAGE_IDEMPOTENCY_SKIPS.labels(occasion_type.name)
-    EXTERNAL_TIMEOUTS.labels(settings.VENDOR_NAME, external.ENDPOINT)
-    EXTERNAL_RATE_LIMIT_HITS.labels(settings.VENDOR_NAME)
+    initial.initialise(service)
 
 
 @signals.worker_init.connect(dispatch_uid="metrics.exposition.worker_init")
 def _worker_init(**kwargs):
-    initialise_worker_process()
+    initialise_process("worker")
     serve(settings.WORKER_METRICS_PORT, "worker")
 
 
 @signals.worker_process_init.connect(dispatch_uid="metrics.exposition.worker_process_init")
 def _worker_process_init(**kwargs):
-    initialise_worker_process()
+    from . import database
+
+    database.forget_inherited_pools()
+    initialise_process("worker")
 
 
 @signals.beat_init.connect(dispatch_uid="metrics.exposition.beat_init")
 def _beat_init(**kwargs):
     os.environ[runtime.ROOT_PID_ENV] = str(os.getpid())
-    runtime.start_process_probes()
+    initialise_process("beat")
     serve(settings.BEAT_METRICS_PORT, "beat")

@@ -14,6 +14,7 @@ from .definitions import (
     MESSAGE_IDEMPOTENCY_SKIPS,
     MESSAGE_RETRY_ATTEMPTS,
     MESSAGE_TIME_TO_DELIVERY,
+    MESSAGES_DUE,
     MESSAGES_FAILED,
     MESSAGES_SCHEDULED,
     MESSAGES_SENT,
@@ -40,6 +41,9 @@ def attempt_label(number: int) -> str:
 
 @receiver(signals.message_scheduled, dispatch_uid="metrics.messages.scheduled")
 def _scheduled(sender, kind, timezone, status, **kwargs):
+    # Due work, whatever becomes of it: set against messages_sent and messages_failed it says
+    # whether deliveries keep up with the schedule.
+    MESSAGES_DUE.labels(kind).inc()
     if status == "expired":
         # Past the catch-up window when the tick found it: it will never be sent.
         MESSAGES_FAILED.labels(kind, "expired", "0").inc()

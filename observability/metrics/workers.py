@@ -17,7 +17,7 @@ from celery import signals
 from celery.worker.request import Request
 from prometheus_client import multiprocess
 
-from . import multiproc, runtime, summary
+from . import initial, multiproc, runtime, summary
 from .definitions import (
     ACTIVE_WORKERS,
     QUEUE_CONSUMED,
@@ -104,8 +104,7 @@ def _start_pool_process() -> None:
     ACTIVE_WORKERS.labels(node.worker_type).set(1)
     WORKER_UTILIZATION.labels(node.name).set(0)
     WORKER_IDLE.labels(node.name)
-    for status in ("success", "failure"):
-        WORKER_TASKS_COMPLETED.labels(node.name, status)
+    initial.worker(node.name)
     _clock = SlotClock()
     threading.Thread(target=_tick_forever, args=(_clock,), name="metrics-utilization", daemon=True).start()
 
@@ -188,7 +187,10 @@ def _task_postrun(task_id=None, task=None, state=None, **kwargs):
 
 @signals.task_failure.connect(dispatch_uid="metrics.workers.failure")
 def _task_failure(exception=None, **kwargs):
-    WORKER_ERRORS.labels(node.name, type(exception).__name__[:60] if exception else "unknown").inc()
+    from .initial import TASK_ERROR_TYPES
+
+    name = type(exception).__name__ if exception else "other"
+    WORKER_ERRORS.labels(node.name, name if name in TASK_ERROR_TYPES else "other").inc()
 
 
 @signals.task_internal_error.connect(dispatch_uid="metrics.workers.internal_error")
