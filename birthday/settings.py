@@ -329,6 +329,8 @@ CSRF_FAILURE_VIEW = "observability.metrics.security.csrf_failure"
 METRICS_FLEET_REFRESH_SECONDS = env_float("METRICS_FLEET_REFRESH_SECONDS", 30.0)
 # A message due longer ago than this and not finished counts as behind schedule.
 OVERDUE_AFTER_SECONDS = env_int("OVERDUE_AFTER_SECONDS", 600)
+# A user is active while one of their occasions is due within this many days (users_active_total).
+USERS_ACTIVE_WINDOW_DAYS = env_int("USERS_ACTIVE_WINDOW_DAYS", 30)
 # A query slower than this counts as slow.
 DB_SLOW_QUERY_SECONDS = env_float("DB_SLOW_QUERY_SECONDS", 0.1)
 # Unit costs in USD for the cost metrics.

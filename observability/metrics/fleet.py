@@ -123,9 +123,9 @@ def refresh_cost() -> None:
     INFRASTRUCTURE_COST.labels("database").set(settings.INFRA_COST_DATABASE_USD_HOURLY)
     INFRASTRUCTURE_COST.labels("queue").set(settings.INFRA_COST_QUEUE_USD_HOURLY)
     INFRASTRUCTURE_COST.labels("compute").set(settings.INFRA_COST_COMPUTE_USD_HOURLY)
-    if "with_upcoming" not in users.population:
+    if "active" not in users.population:
         refresh_users()
-    COST_PER_USER.set(cost.trailing_cost_per_user(clock.now(), users.population["with_upcoming"]))
+    COST_PER_USER.set(cost.trailing_cost_per_user(clock.now(), users.population["active"]))
 
 
 REFRESHERS = {
