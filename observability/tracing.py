@@ -11,6 +11,8 @@ Celery prefork children and beat; AppConfig.ready for everything else).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -18,12 +20,14 @@ import os
 import socket
 import sys
 import threading
+import uuid
 from importlib import metadata
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -123,6 +127,31 @@ def build_sampler(environ=None) -> sampling.Sampler:
     return factories[name]()
 
 
+_message_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("birthday_message_trace", default=None)
+
+
+class MessageTraceIds(RandomIdGenerator):
+    """Root spans started inside `message_trace(key)` get the message's trace id: every attempt
+    at one message, retries included, lands in one trace (an idempotency key is a UUID, 128
+    bits, a trace id's size), and ratio sampling keeps or drops all of them together."""
+
+    def generate_trace_id(self) -> int:
+        return _message_trace_id.get() or super().generate_trace_id()
+
+
+@contextlib.contextmanager
+def message_trace(key):
+    try:
+        trace_id = uuid.UUID(str(key)).int or None
+    except ValueError:
+        trace_id = None
+    token = _message_trace_id.set(trace_id)
+    try:
+        yield
+    finally:
+        _message_trace_id.reset(token)
+
+
 def _otlp_exporter(environ) -> SpanExporter:
     # gRPC unless told otherwise, as the Python distro does: the deployments point
     # OTEL_EXPORTER_OTLP_ENDPOINT at the collector's gRPC port (4317).
@@ -142,7 +171,8 @@ def build_tracer_provider(role: str, environ=None, exporters: list[SpanExporter]
 
     `exporters` replaces the environment's choice (tests pass an in-memory exporter)."""
     environ = os.environ if environ is None else environ
-    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ))
+    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ),
+                              id_generator=MessageTraceIds())
     if exporters is not None:
         for exporter in exporters:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
