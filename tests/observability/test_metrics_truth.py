@@ -13,7 +13,7 @@ from django.db.models import Count
 from prometheus_client import REGISTRY, generate_latest
 
 from messaging.models import Message
-from observability.metrics import cost, initial, overdue, users
+from observability.metrics import cost, users
 from observability.metrics.exposition import registry_for
 from scheduler import clock
 from scheduler.models import Occasion
@@ -33,6 +33,8 @@ def text_of(service: str) -> str:
 
 
 def test_failure_counters_are_at_zero_before_the_first_failure():
+    from observability.metrics import initial
+
     initial.initialise("api")
     text = text_of("api")
     for line in (
@@ -47,6 +49,8 @@ def test_failure_counters_are_at_zero_before_the_first_failure():
 
 
 def test_worker_error_types_are_a_known_set_started_at_zero():
+    from observability.metrics import initial
+
     initial.worker("node@test")
     for error_type in initial.TASK_ERROR_TYPES:
         assert REGISTRY.get_sample_value("birthday_scheduler_worker_errors_total",
@@ -65,6 +69,8 @@ def test_a_materialised_message_counts_as_due(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_overdue_counts_unfinished_messages_and_unmaterialised_occasions(settings):
+    from observability.metrics import overdue
+
     settings.OVERDUE_AFTER_SECONDS = 600
     now = clock.now()
     late, recent = now - datetime.timedelta(minutes=20), now - datetime.timedelta(minutes=2)
@@ -83,6 +89,8 @@ def test_overdue_counts_unfinished_messages_and_unmaterialised_occasions(setting
 
 @pytest.mark.django_db
 def test_overdue_queries_are_index_range_scans():
+    from observability.metrics import overdue
+
     if connection.vendor != "postgresql":
         pytest.skip("plans are PostgreSQL's")
     cutoff = clock.now()
