@@ -62,9 +62,16 @@ class FleetRefresh:
         return []
 
     def collect(self):
+        from django.db import connection
+
         from . import fleet
 
-        fleet.refresh()
+        try:
+            fleet.refresh()
+        finally:
+            # Each scrape is served by a new thread: its connection goes back to the pool now,
+            # or every scrape would keep one until the pool is exhausted.
+            connection.close()
         return []
 
 

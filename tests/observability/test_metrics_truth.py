@@ -38,9 +38,10 @@ def test_failure_counters_are_at_zero_before_the_first_failure():
     initial.initialise("api")
     text = text_of("api")
     for line in (
-        'birthday_scheduler_messages_failed_total{error_type="rejected",message_type="birthday",retry_count="0"} 0.0',
+        # Values no other test of the session reaches, so the zero is the initial one.
+        'birthday_scheduler_messages_failed_total{error_type="rejected",message_type="birthday",retry_count="9"} 0.0',
         'birthday_scheduler_messages_failed_total{error_type="expired",message_type="anniversary",retry_count="0"} 0.0',
-        'birthday_scheduler_external_api_errors_total{error_type="server_error",vendor="email-service"} 0.0',
+        'birthday_scheduler_external_api_errors_total{error_type="invalid_response",vendor="email-service"} 0.0',
         'birthday_scheduler_api_requests_total{method="POST",path="user",status="500"} 0.0',
         'birthday_scheduler_messages_due_total{message_type="anniversary"} 0.0',
         'birthday_scheduler_cron_job_executions_total{job_name="scheduler_tick",status="failure"} 0.0',
@@ -220,3 +221,24 @@ def test_pool_wait_is_the_wait_for_a_free_connection(settings):
     # At least the time it was seen waiting: the wait for a free connection, not an open.
     assert value("birthday_scheduler_database_pool_wait_time_seconds_sum") - waited_before >= released - seen_waiting
     assert value("birthday_scheduler_database_connections", {"pool_name": "default", "state": "active"}) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_scrapes_give_their_connection_back_to_the_pool():
+    pool = connection.pool
+    if pool is None:
+        pytest.skip("the pool is PostgreSQL's")
+    connection.close()
+
+    def scrape_in_a_new_thread():  # as the metrics server does, one thread per request
+        thread = threading.Thread(target=lambda: text_of("beat"))
+        thread.start()
+        thread.join(60)
+
+    for _ in range(pool.max_size + 2):
+        from observability.metrics import fleet
+
+        fleet._last_run.clear()  # every refresher queries on every scrape
+        scrape_in_a_new_thread()
+    stats = pool.get_stats()
+    assert stats["pool_size"] - stats["pool_available"] == 0, stats
