@@ -3,7 +3,7 @@ form so both refuse the same input with the same per-field words."""
 
 import datetime
 
-from scheduler import calendar
+from core import calendar
 
 FUTURE = "Date cannot be in the future."
 ANNIVERSARY_BEFORE_BIRTH = "The anniversary cannot be before the birth date."

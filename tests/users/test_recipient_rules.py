@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from scheduler import clock
+from core import clock
 from tests.factories import user_payload
 from users.models import User
 
