@@ -39,6 +39,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session):
+    """An integration run never flushes or purges a developer's own data (tests/environment.py)."""
+    from tests.environment import isolation_problems
+
+    if any(item.get_closest_marker("integration") for item in session.items):
+        problems = isolation_problems(dict(os.environ))
+        if problems:
+            pytest.exit("refusing to run integration tests: " + "; ".join(problems), returncode=4)
+
+
 def pytest_configure(config):
     from django.conf import settings
 
