@@ -25,8 +25,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Status, StatusCode
 
-from observability.tracing import message_trace, user_ref
-from scheduler import calendar, clock, occasions
+from core.refs import user_ref
+from core.traces import message_trace
+from core import calendar, clock, occasions
 from users.models import User
 
 from . import signals

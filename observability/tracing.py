@@ -11,29 +11,25 @@ Celery prefork children and beat; AppConfig.ready for everything else).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import hashlib
-import hmac
 import logging
 import os
 import socket
 import sys
 import threading
-import uuid
 from importlib import metadata
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
 )
+
+from core.traces import MessageTraceIds
 
 log = logging.getLogger(__name__)
 
@@ -125,31 +121,6 @@ def build_sampler(environ=None) -> sampling.Sampler:
         log.warning("OTEL_TRACES_SAMPLER=%r is not supported; using parentbased_traceidratio", name)
         name = "parentbased_traceidratio"
     return factories[name]()
-
-
-_message_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("birthday_message_trace", default=None)
-
-
-class MessageTraceIds(RandomIdGenerator):
-    """Root spans started inside `message_trace(key)` get the message's trace id: every attempt
-    at one message, retries included, lands in one trace (an idempotency key is a UUID, 128
-    bits, a trace id's size), and ratio sampling keeps or drops all of them together."""
-
-    def generate_trace_id(self) -> int:
-        return _message_trace_id.get() or super().generate_trace_id()
-
-
-@contextlib.contextmanager
-def message_trace(key):
-    try:
-        trace_id = uuid.UUID(str(key)).int or None
-    except ValueError:
-        trace_id = None
-    token = _message_trace_id.set(trace_id)
-    try:
-        yield
-    finally:
-        _message_trace_id.reset(token)
 
 
 def _otlp_exporter(environ) -> SpanExporter:
@@ -269,11 +240,3 @@ def shutdown_tracing() -> None:
     if provider is not None and _provider_pid == os.getpid():
         provider.shutdown()
 
-
-def user_ref(user_id) -> str:
-    """A stable, non-reversible reference to a user for span attributes: the same user gets
-    the same value across traces, and nobody without SECRET_KEY can map it back to the id."""
-    from django.conf import settings
-
-    digest = hmac.new(settings.SECRET_KEY.encode("utf-8"), f"user:{user_id}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:16]

@@ -27,15 +27,15 @@ TASK_ERROR_TYPES = ("OperationalError", "InterfaceError", "DatabaseError", "Inte
 
 
 def _message_types() -> list[str]:
-    from scheduler import occasions
+    from core import occasions
 
     return [occasion_type.name for occasion_type in occasions.all_types()]
 
 
 def _queues() -> tuple[str, ...]:
-    from birthday import celeryconfig
+    from core.queues import DELIVERY_QUEUE, SCHEDULER_QUEUE
 
-    return (celeryconfig.SCHEDULER_QUEUE, celeryconfig.DELIVERY_QUEUE)
+    return (SCHEDULER_QUEUE, DELIVERY_QUEUE)
 
 
 def messages() -> None:

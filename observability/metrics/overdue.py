@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Count
 
 from messaging.models import Message
-from scheduler import occasions
+from core import occasions
 from scheduler.models import Occasion
 
 from .definitions import MESSAGES_OVERDUE

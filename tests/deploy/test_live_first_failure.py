@@ -27,7 +27,7 @@ def scalar(prom: Prometheus, expr: str) -> float | None:
 @pytest.mark.django_db(transaction=True)
 def test_one_rejection_is_an_increase_of_one(processes, purge_queues, tmp_path):
     from messaging.models import Message
-    from scheduler import calendar, clock
+    from core import calendar, clock
     from tests.factories import make_user
 
     simulator = start_simulator(processes)

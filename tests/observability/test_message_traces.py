@@ -11,7 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from messaging import delivery
 from messaging.models import Message
 from observability import tracing
-from scheduler import clock, services
+from core import clock
+from scheduler import services
 from tests.factories import make_user
 from tests.integration.queues import drain_task_args
 

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, generate_latest
 from messaging.models import Message
 from observability.metrics import cost, users
 from observability.metrics.exposition import registry_for
-from scheduler import clock
+from core import clock
 from scheduler.models import Occasion
 from scheduler.services import run_tick
 from tests.conftest import wait_until
