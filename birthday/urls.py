@@ -14,10 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
     path("", include("users.urls")),
-    # Ahead of django_prometheus's own view: this one aggregates every worker process and
-    # speaks OpenMetrics (exemplars) when asked.
+    # Aggregates every gunicorn worker through the multiprocess directory.
     path("metrics", metrics_view, name="metrics"),
-    path("", include("django_prometheus.urls")),
 ]
 
 # API clients get the API's JSON error shape instead of Django's HTML pages.
