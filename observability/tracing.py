@@ -11,8 +11,6 @@ Celery prefork children and beat; AppConfig.ready for everything else).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import socket
@@ -30,6 +28,8 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+
+from core.traces import MessageTraceIds
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ def build_tracer_provider(role: str, environ=None, exporters: list[SpanExporter]
 
     `exporters` replaces the environment's choice (tests pass an in-memory exporter)."""
     environ = os.environ if environ is None else environ
-    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ))
+    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ),
+                              id_generator=MessageTraceIds())
     if exporters is not None:
         for exporter in exporters:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -239,11 +240,3 @@ def shutdown_tracing() -> None:
     if provider is not None and _provider_pid == os.getpid():
         provider.shutdown()
 
-
-def user_ref(user_id) -> str:
-    """A stable, non-reversible reference to a user for span attributes: the same user gets
-    the same value across traces, and nobody without SECRET_KEY can map it back to the id."""
-    from django.conf import settings
-
-    digest = hmac.new(settings.SECRET_KEY.encode("utf-8"), f"user:{user_id}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:16]
