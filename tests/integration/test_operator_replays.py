@@ -21,6 +21,7 @@ from scheduler.models import Occasion
 from tests.conftest import ROOT
 from tests.factories import make_user
 from tests.integration.queues import drain_task_args
+from tests.integration.test_operator_tools import dead_message  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -81,15 +82,8 @@ def test_send_now_sends_the_next_occurrence_early_exactly_once(simulator, purge_
     assert Occasion.objects.get(user=user, kind="birthday").local_date == soon.replace(year=soon.year + 1)
 
 
-def test_retry_dead_with_an_unknown_id_is_an_error_and_queues_nothing(simulator, purge_queues, settings):
-    settings.SEND_HOUR = 0
-    settings.MAX_DELIVERY_ATTEMPTS = 1
-    simulator.configure(error_rate=1.0)
-    make_user(birthday=clock.now().date().replace(year=1990), now=clock.now() - datetime.timedelta(days=1))
-    services.run_tick()
-    deliver_published()
-    dead = Message.objects.get()
-    assert dead.status == "dead"
+def test_retry_dead_with_an_unknown_id_is_an_error_and_queues_nothing(dead_message):
+    dead = dead_message
     with pytest.raises(CommandError, match="no message with id 999999"):
         run("retry_dead", "999999")
     with pytest.raises(CommandError, match="no message with id 999999"):
