@@ -87,4 +87,12 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["message_id", "number"]
-        indexes = [models.Index(fields=["message", "number"], name="messaging_attempt_msg_idx")]
+        indexes = [
+            models.Index(fields=["message", "number"], name="messaging_attempt_msg_idx"),
+            # The operations overview counts the last hours' attempts by time.
+            models.Index(fields=["started_at"], name="messaging_attempt_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        status = f", HTTP {self.http_status}" if self.http_status else ""
+        return f"attempt {self.number}: {self.get_outcome_display()}{status}"

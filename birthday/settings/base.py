@@ -18,7 +18,7 @@ ENVIRONMENT = env_str("BIRTHDAY_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.apps.BackofficeAdminConfig",  # django.contrib.admin with the operators' site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "apiauth",
     "scheduler",
     "messaging",
+    "backoffice",
 ]
 
 MIDDLEWARE = [

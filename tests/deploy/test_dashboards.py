@@ -5,44 +5,25 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
+
+from observability import inventory as contract
 
 from .conftest import DEPLOY, load_module, tool
 
 generate = load_module(DEPLOY / "grafana" / "generate.py", "grafana_generate")
 inventory = load_module(DEPLOY / "promql_inventory.py", "promql_inventory")
 
-PLAN_PANELS = {
-    "Executive Overview": ["Total Messages Today", "Success Rate %", "Active Users", "API Uptime %", "Messages Sent Over Time",
-                           "Error Rate Trend", "Response Time P95", "Queue Depth", "Users by Timezone", "Messages by Region",
-                           "System Health", "Circuit Breaker Status", "Recent Alerts"],
-    "API Performance": ["Requests per Second", "Top 10 Endpoints by Traffic", "Traffic Heatmap (24h)", "Error Rate % (by endpoint)",
-                        "Errors by Status Code (4xx vs 5xx)", "Error Spike Detection", "P50/P95/P99 Response Time",
-                        "Latency Distribution Heatmap", "Slow Requests (>1s) Count", "Concurrent Requests",
-                        "Request/Response Size Distribution", "Rate Limit Hits"],
-    "Message Processing": ["Messages Scheduled (rate)", "Messages Sent (rate, by type)", "Messages Failed (rate, by error type)",
-                           "Success Rate Trend", "Time to Delivery Distribution", "Delivery Latency P95", "Retry Attempt Distribution",
-                           "Idempotency Skips", "Queue Depth Over Time", "Messages in DLQ", "Processing Rate vs Production Rate",
-                           "Unacked Messages", "Active Workers", "Worker Utilization %", "Task Completion Rate", "Worker Errors"],
-    "Database Performance": ["Active Connections", "Idle Connections", "Connection Pool Usage %", "Connection Wait Time",
-                             "Query Duration P95 (by table)", "Slow Queries (>100ms)", "Queries per Second", "Rows Affected Distribution",
-                             "Transaction Duration P95", "Deadlock Count", "Database Size Growth", "Cache Hit Rate",
-                             "Connections by State", "Locks by Type", "Replication Lag", "Vacuum/Autovacuum Activity"],
-    "Infrastructure & Resources": ["CPU Usage % (per pod)", "CPU Throttling", "Event Loop Lag", "Memory Usage (RSS)", "Heap Usage",
-                                   "Garbage Collection Pauses", "Memory Leak Detection (trend)", "Queue Depth Saturation",
-                                   "Connection Pool Saturation", "Disk I/O Wait Time", "Network Bandwidth Usage", "Process Restarts",
-                                   "OOM Kills", "File Descriptor Exhaustion", "Thread Pool Exhaustion"],
-    "External Dependencies": ["Response Time by Vendor", "Error Rate by Vendor", "Timeout Count", "Request Rate", "Circuit State",
-                              "Failure Threshold Proximity", "Circuit Breaker Events", "Queue Depth Trend", "Consumer Count",
-                              "Message Publish/Consume Rate", "Connection Count", "Cache Hit Rate", "Eviction Rate", "Memory Usage",
-                              "Commands per Second"],
-}
+# The plan's six dashboards and their panel titles (observability/inventory.yaml).
+PLAN_PANELS = {title: list(panels) for title, panels in contract.load().dashboards.items()}
 
 
 def boards():
     return {b["title"]: b for b in (json.loads(p.read_text()) for p in (DEPLOY / "grafana" / "dashboards").glob("*.json"))}
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_committed_json_is_the_generators_output():
     expected = generate.render()
     committed = {p.name: p.read_text() for p in (DEPLOY / "grafana" / "dashboards").glob("*.json")}
@@ -89,6 +70,7 @@ def test_dashboards_link_runbooks_and_traces_and_use_provisioned_datasources():
                 assert p["datasource"]["uid"] in uids, (title, p["title"])
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_inventory_finds_every_query_and_all_of_them_parse(tmp_path):
     queries = inventory.inventory()
     kinds = {}

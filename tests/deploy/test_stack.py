@@ -33,12 +33,14 @@ def compose_config(env):
                           capture_output=True, text=True, timeout=60, env=env)
 
 
+@pytest.mark.integration  # runs docker-compose
 def test_compose_refuses_to_start_without_its_passwords():
     env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
     r = compose_config(env)
     assert r.returncode != 0 and "BIRTHDAY_DB_PASSWORD" in r.stderr + r.stdout
 
 
+@pytest.mark.integration  # runs docker-compose
 def test_compose_file_is_valid_and_runs_every_component():
     r = compose_config({**os.environ, **COMPOSE_SECRETS})
     assert r.returncode == 0, r.stderr
