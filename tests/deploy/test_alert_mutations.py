@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT, tool
 
 # Mutants no promtool test kills yet, each with why. The queue-health SLO's error ratio is the
@@ -25,12 +27,14 @@ NOT_YET_KILLED = {
 }
 
 
+@pytest.mark.integration  # runs the generator in a child process
 def test_threshold_tests_are_the_generators_output():
     r = subprocess.run([sys.executable, str(ROOT / "deploy" / "prometheus" / "tests" / "thresholds.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, "run: python deploy/prometheus/tests/thresholds.py\n" + r.stderr
 
 
+@pytest.mark.integration  # runs promtool on every mutant
 def test_every_threshold_and_for_mutant_fails_some_promtool_test():
     tool("promtool")
     r = subprocess.run([sys.executable, str(ROOT / "tests" / "deploy" / "mutate_alerts.py")], capture_output=True,
