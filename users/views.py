@@ -34,6 +34,7 @@ def _error(description: str) -> OpenApiResponse:
 COMMON_ERRORS = {
     401: _error("Missing, unknown or revoked bearer token (with a WWW-Authenticate: Bearer challenge)"),
     429: _error("Too many requests for this token; retry after the Retry-After header's seconds"),
+    503: _error("The database is unavailable; retry after the Retry-After header's seconds"),
 }
 BODY_ERRORS = {
     400: _error("Invalid input; `fields` maps each invalid field to its messages"),

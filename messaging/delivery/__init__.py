@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import InterfaceError, OperationalError
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Link, Status, StatusCode
 
 from core.refs import user_ref
+from core.traces import message_trace
 from core import clock, occasions
 from users.models import User
 
@@ -155,7 +157,12 @@ def _send_all(messages: list[Claimed]) -> list[tuple[Claimed, VendorResult | Def
 
     def send_one(message: Claimed):
         started_at = clock.now()
-        with tracer.start_as_current_span("messaging.delivery_attempt") as span:
+        # One trace per message (every attempt, retries included), linked to the batch that
+        # carried this attempt: the tick's trace stays the size of its batches, not its messages.
+        batch = trace.get_current_span().get_span_context()
+        with message_trace(message.idempotency_key), tracer.start_as_current_span(
+            "messaging.delivery_attempt", context=otel_context.Context(), links=[Link(batch)] if batch.is_valid else [],
+        ) as span:
             span.set_attributes({
                 "message.id": message.id,
                 "message.type": message.kind,

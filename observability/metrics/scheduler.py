@@ -34,11 +34,6 @@ def job_interval(job_name: str) -> float | None:
     }.get(job_name)
 
 
-def initialise() -> None:
-    for job in JOBS.values():
-        CRON_MISSED.labels(job)
-
-
 def missed_between(previous: float, current: float, interval: float) -> int:
     gap = current - previous
     if gap <= 1.5 * interval:
