@@ -28,7 +28,9 @@ def users_with_occasions() -> QuerySet[User]:
 def get_user(user_id: int) -> User | None:
     """The user with its occasions, in one query (the occasions joined to their user): the hot
     path of GET /user/<id>. A user without occasions costs a second query."""
-    from scheduler.models import Occasion
+    # The scheduler's rows, through the relation it declares on the user (users import nothing
+    # of the layers above them).
+    Occasion = User._meta.get_field("occasions").related_model
 
     occasions = list(Occasion.objects.filter(user_id=user_id).select_related("user"))
     if not occasions:
