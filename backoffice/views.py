@@ -4,6 +4,7 @@ geometry from `charts`."""
 
 import datetime
 
+from django.conf import settings
 from django.urls import reverse
 from django.views.generic import TemplateView
 
@@ -11,6 +12,7 @@ from messaging import selectors as messages
 from messaging.circuit_breaker import vendor_breaker
 from messaging.models import DeliveryAttempt, Message
 from core import clock
+from core.queues import DEAD_LETTER_QUEUE
 from scheduler import selectors as schedule
 
 from . import charts
@@ -20,6 +22,25 @@ HOURS = 48
 
 def _hour(instant: datetime.datetime) -> datetime.datetime:
     return instant.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def broker_dead_letters() -> int | str | None:
+    """Tasks in the broker's dead-letter queue (redelivered too often), or None without RabbitMQ.
+
+    One passive declare, with a short connect timeout and no retries: a broker that is down
+    makes the figure "unavailable", not the page slow.
+    """
+    if not settings.BROKER_IS_AMQP:
+        return None
+    from birthday.celery import app
+
+    try:
+        with app.connection_for_read(connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+            _name, messages, _consumers = connection.default_channel.queue_declare(DEAD_LETTER_QUEUE, passive=True)
+            return messages
+    except Exception:  # unreachable, or the queue not declared yet
+        return "unavailable"
 
 
 def breaker_state() -> dict:
@@ -79,6 +100,8 @@ class OverviewView(TemplateView):
             "waiting": sum(counts[s].value for s in messages.UNSENT),
             "dead": counts[Message.Status.DEAD],
             "dead_url": f"{changelist}?status__exact=dead",
+            "broker_dead": broker_dead_letters(),
+            "dead_letter_queue": DEAD_LETTER_QUEUE,
             "overdue": messages.CappedCount.of(schedule.overdue(now), messages.STATUS_COUNT_CAP),
             "oldest": oldest,
             "oldest_age": age(now - oldest.due_at) if oldest else None,

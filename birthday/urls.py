@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from birthday import health
@@ -11,11 +12,10 @@ urlpatterns = [
     path("readyz", health.ReadinessView.as_view(), name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
     path("", include("users.urls")),
-    # Ahead of django_prometheus's own view: this one aggregates every worker process and
-    # speaks OpenMetrics (exemplars) when asked.
+    # Aggregates every gunicorn worker through the multiprocess directory.
     path("metrics", metrics_view, name="metrics"),
-    path("", include("django_prometheus.urls")),
 ]
 
 # API clients get the API's JSON error shape instead of Django's HTML pages.

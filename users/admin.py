@@ -7,9 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core import calendar, clock
+from scheduler.admin import OccasionTimes
 from scheduler.models import Occasion
-
-from backoffice import display
 
 from . import rules, selectors, services
 from .models import User
@@ -31,7 +30,7 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
         return queryset.filter(birthday__month=int(value))
 
 
-class OccasionInline(admin.TabularInline):
+class OccasionInline(OccasionTimes, admin.TabularInline):
     model = Occasion
     fields = ["kind", "local_date", "due_utc", "due_local"]
     readonly_fields = fields
@@ -40,14 +39,6 @@ class OccasionInline(admin.TabularInline):
     can_delete = False
     ordering = ["due_at"]
     verbose_name_plural = "next occasions (when their messages are due)"
-
-    @admin.display(description="due (UTC)")
-    def due_utc(self, occasion):
-        return display.utc(occasion.due_at)
-
-    @admin.display(description="due (recipient's local time)")
-    def due_local(self, occasion):
-        return display.local(occasion.due_at, occasion.user.timezone)
 
     def has_add_permission(self, request, obj=None):
         return False

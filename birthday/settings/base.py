@@ -26,7 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_prometheus",
+    "drf_spectacular_sidecar",  # Swagger UI's files served by the API itself: the docs work offline
     "axes",
     "observability",
     "core",
@@ -38,7 +38,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "observability.metrics.http.HttpMetricsMiddleware",
     "observability.metrics.security.SecurityMetricsMiddleware",
     # First, so every later middleware's log lines (and early responses) carry the request id.
@@ -52,7 +51,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "birthday.urls"

@@ -94,7 +94,7 @@ def test_the_overview_shows_the_figures(admin_client, day):
 def test_an_open_breaker_shows_as_open(admin_client, settings):
     breaker = vendor_breaker()
     for _ in range(settings.CIRCUIT_FAILURE_THRESHOLD):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     assert admin_client.get("/admin/operations/").context["breaker"]["state"] == "open"
 
 
@@ -171,3 +171,23 @@ def test_every_overview_query_reads_a_bounded_index_range(many_rows):
     assert all("messaging_message_status_idx" in plan for plan in rare), rare
     (overdue,) = plans_of(lambda: messages.CappedCount.of(schedule.overdue(NOW), 1000))
     assert "scheduler_occasion_due_idx" in overdue and "Limit" in overdue, overdue
+
+
+def test_the_brokers_dead_letter_queue_is_counted(admin_client, settings):
+    """Tasks RabbitMQ dead-lettered (redelivered too often) show next to the dead messages."""
+    from birthday.celery import app
+    from core.queues import DEAD_LETTER_QUEUE
+    from messaging.broker import declare_topology
+
+    assert settings.BROKER_IS_AMQP, "integration tests run against RabbitMQ"
+    declare_topology(app)
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        channel.queue_purge(DEAD_LETTER_QUEUE)
+        producer = connection.Producer(channel)
+        for _ in range(2):
+            producer.publish({"poison": True}, routing_key=DEAD_LETTER_QUEUE, exchange="", serializer="json")
+        try:
+            assert admin_client.get("/admin/operations/").context["broker_dead"] == 2
+        finally:
+            channel.queue_purge(DEAD_LETTER_QUEUE)

@@ -19,6 +19,12 @@ inventory = load_module(DEPLOY / "promql_inventory.py", "promql_inventory")
 PLAN_PANELS = {title: list(panels) for title, panels in contract.load().dashboards.items()}
 
 
+NEW_DASHBOARDS = {"SLOs and Error Budgets", "Security", "Cost"}
+# Promtail's labels (deploy/promtail/promtail-config.yaml) and the services that log.
+LOKI_LABELS = {"level", "service", "environment"}
+SERVICES = {"birthday-api", "birthday-worker", "birthday-beat"}
+
+
 def boards():
     return {b["title"]: b for b in (json.loads(p.read_text()) for p in (DEPLOY / "grafana" / "dashboards").glob("*.json"))}
 
@@ -34,10 +40,43 @@ def test_committed_json_is_the_generators_output():
 
 def test_the_six_dashboards_have_every_plan_panel():
     found = boards()
-    assert set(found) == set(PLAN_PANELS)
+    assert set(found) == set(PLAN_PANELS) | NEW_DASHBOARDS
     for title, panels in PLAN_PANELS.items():
-        have = [p["title"] for p in found[title]["panels"] if p["type"] != "row"]
+        # Log panels sit beside the plan's metrics panels they explain, in a row of their own.
+        have = [p["title"] for p in found[title]["panels"] if p["type"] not in ("row", "logs")]
         assert have == panels, title
+
+
+def test_the_slo_dashboard_shows_budget_left_and_burn_rate_for_every_slo():
+    board = boards()["SLOs and Error Budgets"]
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    records = {r["record"] for p in (DEPLOY / "prometheus" / "rules").glob("*.yml")
+               for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"] if "record" in r}
+    for key in ("availability", "latency_p95", "latency_p99", "delivery", "queue"):
+        budget = f"birthday_scheduler:slo_{key}_error_budget_remaining:ratio30d"
+        assert budget in records and any(budget in e for e in exprs), key
+        for window in ("5m", "1h", "6h", "3d"):
+            assert any(f"slo_{key}_errors:ratio_rate{window} / " in e for e in exprs), (key, window)
+
+
+def test_log_panels_query_loki_by_promtails_labels():
+    queries = inventory.logql_queries()
+    assert {q.where.split(" / ")[0] for q in queries} >= {"API Performance", "Message Processing", "Security",
+                                                         "SLOs and Error Budgets"}
+    # Loki is not run by the tests; LogQL is checked here for what would make a panel empty or
+    # invalid: a stream selector first, only the labels Promtail sets, services that exist,
+    # balanced quotes and braces, line filters after the selector.
+    for q in queries:
+        m = re.fullmatch(r'\{([^}]*)\}((?:\s*(?:\|=|!=|\|~|!~)\s*"(?:[^"\\]|\\.)*")*)', q.expr)
+        assert m, q.where
+        for label, op, value in re.findall(r'(\w+)\s*(=~|!~|=|!=)\s*"([^"]*)"', m.group(1)):
+            assert label in LOKI_LABELS, (q.where, label)
+            if label == "service":
+                assert set(value.split("|")) <= SERVICES, (q.where, value)
+            if op in ("=~", "!~"):
+                re.compile(value)
+        for pattern in re.findall(r'\|~\s*"((?:[^"\\]|\\.)*)"', m.group(2)):
+            re.compile(pattern)
 
 
 def test_plan_queries_and_thresholds_are_used():
@@ -76,8 +115,8 @@ def test_inventory_finds_every_query_and_all_of_them_parse(tmp_path):
     kinds = {}
     for q in queries:
         kinds[q.kind] = kinds.get(q.kind, 0) + 1
-    targets = sum(len(p.get("targets", [])) for b in boards().values() for p in b["panels"])
-    assert kinds == {"dashboard": targets, "alert": 31, "record": 40}
+    targets = sum(len(p.get("targets", [])) for b in boards().values() for p in b["panels"] if p["type"] != "logs")
+    assert kinds == {"dashboard": targets, "alert": 31, "record": 45}
     # Only label_replace's capture-group references ($1, ${1}) may keep a dollar sign.
     unexpanded = [q.evaluable for q in queries if "$" in re.sub(r"\$\{?\d", "", q.evaluable)]
     assert not unexpanded
