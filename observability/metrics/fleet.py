@@ -59,7 +59,7 @@ def refresh_users() -> None:
 
 
 def refresh_queues() -> None:
-    from birthday.celery import app
+    from celery import current_app as app
 
     names = WORK_QUEUES + DEAD_LETTER_QUEUES
     if not settings.BROKER_IS_AMQP:

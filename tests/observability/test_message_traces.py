@@ -14,7 +14,7 @@ from observability import tracing
 from core import clock
 from scheduler import services
 from tests.factories import make_user
-from tests.integration.queues import drain_task_args
+from tests.queues import drain_task_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

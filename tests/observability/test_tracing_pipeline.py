@@ -109,7 +109,7 @@ def _value(any_value):
 
 
 # Protobuf SpanKind numbers (the OTLP enum is offset by one from the API's).
-OTLP_CONSUMER, OTLP_CLIENT = 5, 3
+OTLP_CONSUMER = 5
 
 
 @pytest.fixture
@@ -145,15 +145,6 @@ def spans():
 
 def _hex(value: int, width: int) -> str:
     return format(value, f"0{width}x")
-
-
-def _ancestors(span, by_id):
-    chain = []
-    while span and span["parent_span_id"]:
-        span = by_id.get(span["parent_span_id"])
-        if span:
-            chain.append(span["name"])
-    return chain
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,12 +198,12 @@ def test_a_delivered_message_is_one_trace_across_processes(settings, simulator, 
     (attempt,) = [span for span in own if span["name"] == "messaging.delivery_attempt"]
     (batch,) = [span for span in remote if span["name"] == "messaging.deliver_batch"]
     assert attempt["parent_span_id"] is None and attempt["links"] == [(trace_id, batch["span_id"])]
-    (vendor_call,) = [span for span in own if span["name"] == "POST" and span["kind"] == OTLP_CLIENT]
-    assert "messaging.delivery_attempt" in _ancestors(vendor_call, own_by_id)
-    assert vendor_call["attributes"].get("http.response.status_code", vendor_call["attributes"].get("http.status_code")) == 200
-    url = vendor_call["attributes"].get("url.full", vendor_call["attributes"].get("http.url"))
-    assert url.startswith(simulator.url) and url.endswith("/send-email")
-    assert vendor_call["status"][0] != StatusCode.ERROR.value
+    # The vendor client speaks http.client on its own connections (no client instrumentation):
+    # the attempt span carries the call's answer.
+    assert attempt["attributes"]["http.response.status_code"] == 200
+    assert attempt["attributes"]["vendor.name"] == settings.VENDOR_NAME
+    assert attempt["attributes"]["message.outcome"] == "sent"
+    assert attempt["status"][0] != StatusCode.ERROR.value
 
     # Nothing in the trace names the recipient.
     assert user.email not in json.dumps(remote + own)
