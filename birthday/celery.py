@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "birthday.settings")
 
 app = Celery("birthday")
 app.config_from_object("birthday.celeryconfig")
-app.autodiscover_tasks(["scheduler", "messaging", "observability"])
+app.autodiscover_tasks(["scheduler", "messaging", "observability", "webhooks"])

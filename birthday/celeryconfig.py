@@ -12,6 +12,8 @@ SCHEDULER_QUEUE = "scheduler"
 DELIVERY_QUEUE = "deliveries"
 DEAD_LETTER_EXCHANGE = "birthday.dlx"
 DEAD_LETTER_QUEUE = "deliveries.dead"
+# Its own queue and worker: a slow integrator endpoint must never hold up message delivery.
+WEBHOOK_QUEUE = "webhooks"
 
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
@@ -34,6 +36,7 @@ task_routes = {
     "messaging.dispatch": {"queue": SCHEDULER_QUEUE},
     "observability.*": {"queue": SCHEDULER_QUEUE},
     "messaging.deliver": {"queue": DELIVERY_QUEUE},
+    "webhooks.*": {"queue": WEBHOOK_QUEUE},
 }
 
 if settings.BROKER_IS_AMQP:
@@ -50,6 +53,8 @@ if settings.BROKER_IS_AMQP:
               routing_key=SCHEDULER_QUEUE, durable=True, queue_arguments=_quorum),
         Queue(DELIVERY_QUEUE, Exchange(DELIVERY_QUEUE, type="direct", durable=True),
               routing_key=DELIVERY_QUEUE, durable=True, queue_arguments=_quorum),
+        Queue(WEBHOOK_QUEUE, Exchange(WEBHOOK_QUEUE, type="direct", durable=True),
+              routing_key=WEBHOOK_QUEUE, durable=True, queue_arguments=_quorum),
         Queue(DEAD_LETTER_QUEUE, _dlx, routing_key=DEAD_LETTER_QUEUE, durable=True,
               queue_arguments={"x-queue-type": "quorum"}, no_declare=False),
     ]
@@ -69,7 +74,7 @@ else:
         "control_folder": str(settings.EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
     }
-    task_queues = [Queue(SCHEDULER_QUEUE), Queue(DELIVERY_QUEUE)]
+    task_queues = [Queue(SCHEDULER_QUEUE), Queue(DELIVERY_QUEUE), Queue(WEBHOOK_QUEUE)]
 
 beat_schedule_filename = str(settings.VAR_DIR / "celerybeat-schedule")
 beat_schedule = {
@@ -82,5 +87,10 @@ beat_schedule = {
         "task": "messaging.dispatch",
         "schedule": float(settings.DISPATCH_INTERVAL_SECONDS),
         "options": {"expires": float(settings.DISPATCH_INTERVAL_SECONDS) * 5},
+    },
+    "webhooks-dispatch": {
+        "task": "webhooks.dispatch",
+        "schedule": float(settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS),
+        "options": {"expires": float(settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS) * 5},
     },
 }

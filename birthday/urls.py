@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("users.urls")),
+    path("", include("messaging.urls")),
+    path("", include("webhooks.urls")),
     # Ahead of django_prometheus's own view: this one aggregates every worker process and
     # speaks OpenMetrics (exemplars) when asked.
     path("metrics", metrics_view, name="metrics"),
