@@ -165,9 +165,10 @@ def initialise_api_process() -> None:
 def initialise_worker_process() -> None:
     from scheduler import occasions
 
-    from . import external, scheduler
+    from . import external, scheduler, webhooks
 
     scheduler.initialise()
+    webhooks.initialise()
     for occasion_type in occasions.all_types():
         MESSAGE_IDEMPOTENCY_SKIPS.labels(occasion_type.name)
     EXTERNAL_TIMEOUTS.labels(settings.VENDOR_NAME, external.ENDPOINT)
