@@ -14,7 +14,7 @@ import secrets
 from django.core.cache import cache
 from django.db import transaction
 
-from scheduler import clock
+from core import clock
 
 from .models import ApiToken
 

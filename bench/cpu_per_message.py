@@ -21,7 +21,7 @@ def main(count: int) -> None:
 
     from messaging import delivery
     from messaging.models import Message
-    from scheduler import clock
+    from core import clock
     from users.models import User
 
     probes = User.objects.filter(email__startswith="cpu-probe-")

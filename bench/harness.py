@@ -212,7 +212,7 @@ class Simulator:
     def __init__(self, procs: ProcessGroup, port: int):
         self.url = f"http://127.0.0.1:{port}"
         self.proc = procs.start(
-            [sys.executable, "manage.py", "vendor_simulator", "--port", str(port)], "simulator", role="simulator",
+            [sys.executable, "-m", "devtools.vendor_simulator", "--port", str(port)], "simulator", role="simulator",
             ready_text="listening on",
         )
         self.http = httpx.Client(base_url=self.url, timeout=30)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from core.queues import WORKER_QUEUES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,7 +58,7 @@ class ProcessGroup:
     def celery(self, kind, extra_env, **options):
         args = [sys.executable, "-m", "celery", "-A", "birthday", kind, "--loglevel=INFO"]
         if kind == "worker":
-            args += ["-Q", "deliveries,scheduler", "-c", str(options["concurrency"]), "-n", f"bench-{len(self.procs)}@%h",
+            args += ["-Q", WORKER_QUEUES, "-c", str(options["concurrency"]), "-n", f"bench-{len(self.procs)}@%h",
                      "--without-gossip", "--without-mingle", "--without-heartbeat"]
             return self.start(args, "worker", role="worker", extra_env=extra_env, ready_text="ready.")
         args += ["-s", str(self.log_dir / f"beat-schedule-{len(self.procs)}")]

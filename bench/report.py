@@ -46,7 +46,7 @@ def markdown(report: dict, command: str, notes: list[str] | None = None) -> str:
         "# Performance",
         "",
         "Measured by one command against real PostgreSQL, RabbitMQ, Redis, Celery prefork workers,",
-        "Celery beat, gunicorn and the vendor simulator (`manage.py vendor_simulator`, its own process).",
+        "Celery beat, gunicorn and the vendor simulator (`python -m devtools.vendor_simulator`, its own process).",
         "",
         "```sh",
         command,

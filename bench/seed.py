@@ -1,6 +1,6 @@
 """Bulk loading: the user population (COPY) and cohorts of users due at a chosen instant.
 
-Occasion rows are computed with `scheduler.calendar`, once per distinct (zone, month, day):
+Occasion rows are computed with `core.calendar`, once per distinct (zone, month, day):
 for every user that is all `next_occurrence` and `due_instant` depend on (an anchor year is
 always before the current one), so a million users need a few hundred thousand calls, not a
 million.
@@ -16,7 +16,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from scheduler import calendar
+from core import calendar
 
 USER_COLUMNS = "id, first_name, last_name, email, birthday, timezone, anniversary_date, created_at, updated_at"
 OCCASION_COLUMNS = "user_id, kind, local_date, due_at"

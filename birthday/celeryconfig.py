@@ -8,12 +8,7 @@ reject-on-worker-lost (a task whose worker dies is redelivered, never dropped).
 from django.conf import settings
 from kombu import Exchange, Queue
 
-SCHEDULER_QUEUE = "scheduler"
-DELIVERY_QUEUE = "deliveries"
-DEAD_LETTER_EXCHANGE = "birthday.dlx"
-DEAD_LETTER_QUEUE = "deliveries.dead"
-# Its own queue and worker: a slow integrator endpoint must never hold up message delivery.
-WEBHOOK_QUEUE = "webhooks"
+from core.queues import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE
 
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
@@ -63,9 +58,7 @@ if settings.BROKER_IS_AMQP:
     worker_detect_quorum_queues = True
     task_create_missing_queues = False
 else:
-    settings.EMBEDDED_BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    for _sub in ("out", "processed", "control"):
-        (settings.EMBEDDED_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    # The folders are made when the app is configured (birthday/celery.py), not here.
     broker_transport_options = {
         "data_folder_in": str(settings.EMBEDDED_BROKER_DIR / "out"),
         "data_folder_out": str(settings.EMBEDDED_BROKER_DIR / "out"),

@@ -24,8 +24,8 @@ from django.db.utils import InterfaceError, OperationalError
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from observability.tracing import user_ref
-from scheduler import calendar, clock, occasions
+from core.refs import user_ref
+from core import calendar, clock, occasions
 from users.models import User
 
 from . import signals

@@ -5,7 +5,7 @@ import datetime
 from django.db import transaction
 from django.db.models import Count
 
-from scheduler import clock
+from core import clock
 from scheduler.models import Occasion
 
 from . import outbox

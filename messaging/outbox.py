@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from opentelemetry import trace
 
-from scheduler import clock
+from core import clock
+from core.queues import DELIVERY_QUEUE
 
 from . import signals
 from .sql import db_values
@@ -167,7 +168,7 @@ def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> i
                 )
             span.set_attributes({
                 "messaging.system": "rabbitmq",
-                "messaging.destination.name": "deliveries",
+                "messaging.destination.name": DELIVERY_QUEUE,
                 "messaging.published": len(ready),
                 "messaging.batch.task_count": -(-len(ready) // settings.DELIVERY_BATCH_SIZE),
             })
@@ -205,4 +206,4 @@ def _publish(message_ids: list[int]) -> None:
     with app.producer_or_acquire() as producer:
         for chunk in chunks:
             app.send_task(DELIVER_TASK, args=[chunk], producer=producer)
-    signals.tasks_published.send(sender=__name__, count=len(chunks), queue="deliveries", messages=len(message_ids))
+    signals.tasks_published.send(sender=__name__, count=len(chunks), queue=DELIVERY_QUEUE, messages=len(message_ids))

@@ -11,8 +11,6 @@ Celery prefork children and beat; AppConfig.ready for everything else).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import socket
@@ -239,11 +237,3 @@ def shutdown_tracing() -> None:
     if provider is not None and _provider_pid == os.getpid():
         provider.shutdown()
 
-
-def user_ref(user_id) -> str:
-    """A stable, non-reversible reference to a user for span attributes: the same user gets
-    the same value across traces, and nobody without SECRET_KEY can map it back to the id."""
-    from django.conf import settings
-
-    digest = hmac.new(settings.SECRET_KEY.encode("utf-8"), f"user:{user_id}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:16]

@@ -11,9 +11,9 @@ from opentelemetry import trace
 
 from messaging import outbox, signals
 from messaging.models import Message
-from observability.tracing import user_ref
+from core.refs import user_ref
 
-from . import calendar, clock, occasions
+from core import calendar, clock, occasions
 from .models import Occasion
 
 log = logging.getLogger(__name__)

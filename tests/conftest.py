@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.queues import WORKER_QUEUES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -98,7 +100,7 @@ class ProcessGroup:
             raise RuntimeError(f"{name} not ready in {timeout}s:\n{log.read()[-4000:]}")
         return proc
 
-    def worker(self, name="worker", queues="deliveries,scheduler", concurrency=2, extra_env=None):
+    def worker(self, name="worker", queues=WORKER_QUEUES, concurrency=2, extra_env=None):
         args = [sys.executable, "-m", "celery", "-A", "birthday", "worker", "-Q", queues,
                 "-c", str(concurrency), "-n", f"{name}-{len(self.procs)}@%h", "--loglevel=INFO",
                 "--without-gossip", "--without-mingle"]
@@ -154,7 +156,7 @@ def wait_until(predicate, timeout=60.0, interval=0.2, message="condition"):
 def simulator(settings):
     """The vendor simulator on a free port; this process and child processes send to it."""
     from messaging import vendor
-    from messaging.simulator import VendorSimulator
+    from devtools.vendor_simulator import VendorSimulator
 
     sim = VendorSimulator(port=0, seed=1234).start()
     settings.VENDOR_BASE_URL = sim.url

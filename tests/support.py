@@ -3,7 +3,7 @@
 import collections
 import datetime
 
-from scheduler import calendar, clock
+from core import calendar, clock
 from tests.factories import make_user
 
 # Settings for worker and beat children that make a test's minutes behave like production's

@@ -83,9 +83,9 @@ def start_api(processes, extra_env=None, name="api", api_workers="1"):
 
 
 def start_simulator(processes, *faults: str) -> str:
-    """`manage.py vendor_simulator` in a child process; returns its base URL."""
+    """`python -m devtools.vendor_simulator` in a child process; returns its base URL."""
     port = free_port()
-    processes.start([sys.executable, "manage.py", "vendor_simulator", "--port", str(port), "--seed", "7", *faults],
+    processes.start([sys.executable, "-m", "devtools.vendor_simulator", "--port", str(port), "--seed", "7", *faults],
                     "vendor", ready_text="Vendor simulator listening")
     return f"http://127.0.0.1:{port}"
 

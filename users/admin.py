@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from scheduler import calendar, clock
+from core import calendar, clock
 from scheduler.models import Occasion
 
 from . import services

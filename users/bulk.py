@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 from rest_framework.exceptions import ValidationError
 
-from scheduler import clock, occasions
+from core import clock, occasions
 from scheduler.models import Occasion
 from scheduler.services import next_due
 

@@ -24,7 +24,7 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 
-from scheduler import clock
+from core import clock
 
 from . import policy, signals
 from .models import EVENT_TYPES, Endpoint, Event

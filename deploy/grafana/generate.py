@@ -11,6 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from core.queues import DEAD_LETTER_QUEUE, DELIVERY_QUEUE  # noqa: E402  (plain constants, no Django)
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROM = {"type": "prometheus", "uid": "prometheus"}
 RUNBOOKS = "${runbook_base}"
@@ -18,8 +21,8 @@ GREEN, YELLOW, RED, BLUE = "green", "yellow", "red", "blue"
 
 # The product's RabbitMQ queue names (the plan's Node.js service called them birthday-messages
 # and birthday-dlq).
-QUEUE = "deliveries"
-DLQ = "deliveries.dead"
+QUEUE = DELIVERY_QUEUE
+DLQ = DEAD_LETTER_QUEUE
 LE_1S = 'le=~"1(\\\\.0)?"'  # prometheus_client writes the 1 s bucket as le="1.0"
 
 

@@ -163,7 +163,7 @@ def initialise_api_process() -> None:
 
 
 def initialise_worker_process() -> None:
-    from scheduler import occasions
+    from core import occasions
 
     from . import external, scheduler, webhooks
 

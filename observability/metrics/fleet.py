@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 
-from birthday import celeryconfig
-from scheduler import clock
+from core import clock
+from core.queues import DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
 
 from . import broker, cost, users
 from .definitions import (
@@ -33,8 +33,8 @@ from .definitions import (
 
 # Seconds between refreshes; "fleet" means METRICS_FLEET_REFRESH_SECONDS.
 INTERVALS = {"users": "fleet", "queues": 5.0, "cache": 15.0, "database": 15.0, "cost": "fleet"}
-WORK_QUEUES = (celeryconfig.SCHEDULER_QUEUE, celeryconfig.DELIVERY_QUEUE)
-DEAD_LETTER_QUEUES = (celeryconfig.DEAD_LETTER_QUEUE,)
+WORK_QUEUES = (SCHEDULER_QUEUE, DELIVERY_QUEUE)
+DEAD_LETTER_QUEUES = (DEAD_LETTER_QUEUE,)
 
 _last_run: dict[str, float] = {}
 _warn = {name: broker.Throttled() for name in INTERVALS}

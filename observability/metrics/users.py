@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from scheduler import occasions
+from core import occasions
 from scheduler.models import Occasion
 from users.models import User
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from messaging.simulator import VendorSimulator
+from devtools.vendor_simulator import VendorSimulator
 from tests.conftest import ProcessGroup, wait_until
 from tests.support import FAST, due_within, duplicates, spread_zones
 
@@ -79,7 +79,7 @@ def seed_users(db_url: str, wave: str, count: int, zones: list[str], now: dateti
 
 
 def _due(local_date, zone):
-    from scheduler import calendar
+    from core import calendar
 
     return calendar.due_instant(local_date, zone, SEND_HOUR)
 

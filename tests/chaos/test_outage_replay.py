@@ -3,7 +3,7 @@
 Every occasion that fell due while it was down is sent once it is back, within a bound;
 occasions older than the catch-up window are marked `expired`, counted, and never sent.
 Children see the later clock through CLOCK_OFFSET_SECONDS; this process builds the state
-the service left behind with `scheduler.clock.frozen`.
+the service left behind with `core.clock.frozen`.
 """
 
 import datetime
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from messaging.models import Message
-from scheduler import calendar, clock
+from core import calendar, clock
 from scheduler.models import Occasion
 from tests.conftest import wait_until
 from tests.factories import make_user

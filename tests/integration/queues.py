@@ -1,14 +1,15 @@
 from birthday.celery import app
+from core.queues import DELIVERY_QUEUE
 
 
-def queue_depth(name: str = "deliveries") -> int:
+def queue_depth(name: str = DELIVERY_QUEUE) -> int:
     """Messages ready in a queue, read from RabbitMQ itself (passive declare)."""
     with app.connection_for_read() as conn:
         _name, messages, _consumers = conn.default_channel.queue_declare(queue=name, passive=True)
         return messages
 
 
-def drain_task_args(name: str = "deliveries") -> list:
+def drain_task_args(name: str = DELIVERY_QUEUE) -> list:
     """Take every task off a queue and return their first argument (message id lists)."""
     import json
 

@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from scheduler import clock
+from core import clock
 from scheduler.models import Occasion
 from users import services
 from users.models import User

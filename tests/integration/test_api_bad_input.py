@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from scheduler import clock
+from core import clock
 from users.models import User
 from tests.factories import user_payload
 

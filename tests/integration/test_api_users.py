@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from messaging.models import Message
-from scheduler import clock
+from core import clock
 from scheduler.models import Occasion
 from users.models import User
 from tests.factories import user_payload

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from apiauth import services
 from apiauth.models import ApiToken
-from scheduler import clock
+from core import clock
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from kombu import Connection, Producer
 
 from birthday.celery import app
-from birthday.celeryconfig import DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
+from core.queues import DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
 from messaging.broker import declare_topology
 from tests.conftest import wait_until
 from tests.integration.queues import queue_depth

@@ -8,7 +8,8 @@ import pytest
 from messaging import delivery, outbox
 from messaging.circuit_breaker import vendor_breaker
 from messaging.models import DeliveryAttempt, Message
-from scheduler import clock, services
+from core import clock
+from scheduler import services
 from tests.factories import make_user, utc
 from tests.integration.queues import drain_task_args
 

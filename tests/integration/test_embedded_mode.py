@@ -16,7 +16,7 @@ SEED_USERS = """
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "birthday.settings")
 django.setup()
-from scheduler import calendar, clock
+from core import calendar, clock
 from tests.factories import make_user
 for i, zone in enumerate(["UTC", "Asia/Tokyo", "America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati"]):
     make_user(birthday=calendar.local_today(zone, clock.now()).replace(year=1980 + i), timezone=zone)
@@ -49,7 +49,7 @@ def test_the_embedded_default_runs_the_whole_pipeline_across_processes(tmp_path)
 
     group = ProcessGroup(env, tmp_path)
     try:
-        group.start([sys.executable, "manage.py", "vendor_simulator", "--port", str(vendor_port)], "simulator",
+        group.start([sys.executable, "-m", "devtools.vendor_simulator", "--port", str(vendor_port)], "simulator",
                     ready_text="listening")
         group.worker(concurrency=2)
         group.beat()

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from messaging.models import Message
-from scheduler import calendar, clock
+from core import calendar, clock
 from tests.conftest import wait_until
 from tests.factories import make_user
 

@@ -27,8 +27,8 @@ def test_series_stay_bounded_with_many_users_and_zones(processes, purge_queues, 
 
     from apiauth import services as tokens
     from messaging.models import Message
-    from messaging.simulator import VendorSimulator
-    from scheduler import calendar
+    from devtools.vendor_simulator import VendorSimulator
+    from core import calendar
     from scheduler.models import Occasion
     from users.models import User
 

@@ -174,7 +174,7 @@ def test_inventory_is_read_from_the_plan():
 @pytest.mark.django_db(transaction=True)
 def test_every_inventory_metric_is_exposed_with_its_shape_and_moves(processes, purge_queues, tmp_path):
     from messaging.models import Message
-    from messaging.simulator import VendorSimulator
+    from devtools.vendor_simulator import VendorSimulator
 
     inventory = load_inventory()
     simulator = VendorSimulator(

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 
 from messaging import delivery, operations
 from messaging.models import DeliveryAttempt, Message
-from scheduler import clock, services
+from core import clock
+from scheduler import services
 from scheduler.models import Occasion
 from tests.factories import make_user, utc
 from tests.integration.queues import drain_task_args

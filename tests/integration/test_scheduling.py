@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from messaging.models import Message
-from scheduler import clock, services
+from core import clock
+from scheduler import services
 from scheduler.models import Occasion
 from tests.factories import make_user, utc
 from tests.integration.queues import drain_task_args, queue_depth

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from messaging.simulator import ConfigError, VendorSimulator
+from devtools.vendor_simulator import ConfigError, VendorSimulator
 from messaging.vendor import VendorClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,10 +247,10 @@ def test_stop_ends_hanging_requests_promptly(simulator):
     assert time.monotonic() - started < 2.0
 
 
-def test_management_command_serves_and_stops_on_sigterm(tmp_path):
+def test_the_command_serves_and_stops_on_sigterm(tmp_path):
     log = tmp_path / "accepted.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "vendor_simulator", "--port", "0", "--log", str(log), "--seed", "3"],
+        [sys.executable, "-m", "devtools.vendor_simulator", "--port", "0", "--log", str(log), "--seed", "3"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, DJANGO_SETTINGS_MODULE="birthday.settings"),
     )

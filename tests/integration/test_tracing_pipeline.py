@@ -21,8 +21,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from messaging.models import Message
+from core.refs import user_ref
 from observability import request_id, tracing
-from scheduler import calendar, clock
+from core import calendar, clock
 from scheduler.services import run_tick
 from tests.conftest import wait_until
 from tests.factories import make_user
@@ -233,7 +234,7 @@ def test_an_otlp_export_arrives_whole(receiver, monkeypatch):
         for number in range(50):
             with tracer.start_as_current_span("messaging.delivery_attempt") as span:
                 span.set_attribute("message.id", number)
-                span.set_attribute("user.ref", tracing.user_ref(number))
+                span.set_attribute("user.ref", user_ref(number))
                 span.add_event("message_created", {"message.id": number})
         try:
             with tracer.start_as_current_span("messaging.delivery_attempt"):
@@ -246,7 +247,7 @@ def test_an_otlp_export_arrives_whole(receiver, monkeypatch):
     assert len(received) == 52
     attempts = sorted((s for s in received if "message.id" in s["attributes"]), key=lambda s: s["attributes"]["message.id"])
     assert [s["attributes"]["message.id"] for s in attempts] == list(range(50))
-    assert attempts[7]["attributes"]["user.ref"] == tracing.user_ref(7)
+    assert attempts[7]["attributes"]["user.ref"] == user_ref(7)
     assert attempts[7]["events"] == [("message_created", {"message.id": 7})]
     assert all(s["parent_span_id"] == _hex(root.get_span_context().span_id, 16) for s in attempts)
     (failed,) = [s for s in received if s["status"][0] == StatusCode.ERROR.value]

@@ -4,7 +4,7 @@ import zoneinfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scheduler import calendar
+from core import calendar
 
 ZONES = sorted(zoneinfo.available_timezones())
 dates = st.dates(min_value=datetime.date(1900, 1, 1), max_value=datetime.date(2100, 12, 31))

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIRS = ["birthday", "users", "apiauth", "scheduler", "messaging", "observability"]
+SOURCE_DIRS = ["birthday", "core", "users", "apiauth", "scheduler", "messaging", "observability"]
 ENV_READ = re.compile(r"""(?:env_(?:str|bool|int|float|list)\(|os\.environ\.get\(|os\.environ\[|getenv\()\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 

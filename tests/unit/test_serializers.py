@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from scheduler import clock
+from core import clock
 from users.selectors import parse_user_id
 from users.serializers import UserListQuerySerializer, UserSerializer
 

@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from core.refs import user_ref
 from observability import tracing
 from observability.telemetry_hooks import process_role
 
@@ -159,13 +160,13 @@ def test_health_and_metrics_urls_are_excluded_by_default(otel_env):
 
 
 def test_user_ref_is_a_stable_keyed_hash(settings):
-    ref = tracing.user_ref(42)
+    ref = user_ref(42)
     assert len(ref) == 16 and int(ref, 16) >= 0
-    assert tracing.user_ref(42) == ref
-    assert tracing.user_ref("42") == ref
-    assert tracing.user_ref(43) != ref
+    assert user_ref(42) == ref
+    assert user_ref("42") == ref
+    assert user_ref(43) != ref
     settings.SECRET_KEY = "another-secret-key-for-this-test-only-xxxxxxxxxxxxxxxxxxx"
-    assert tracing.user_ref(42) != ref
+    assert user_ref(42) != ref
 
 
 @pytest.mark.parametrize(

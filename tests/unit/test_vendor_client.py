@@ -10,7 +10,7 @@ import time
 import pytest
 
 from messaging import vendor
-from messaging.simulator import VendorSimulator
+from devtools.vendor_simulator import VendorSimulator
 from messaging.vendor import SendJob, VendorClient
 
 # Each path prefix is one scripted answer: (status, body bytes, content type, extra headers).

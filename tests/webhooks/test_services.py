@@ -9,7 +9,8 @@ from django.db import transaction
 
 from messaging import delivery, outbox
 from messaging.models import Message
-from scheduler import clock, services as scheduler_services
+from core import clock
+from scheduler import services as scheduler_services
 from tests.factories import make_user
 from tests.webhooks.receiver import Receiver
 from webhooks import policy, services

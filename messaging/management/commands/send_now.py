@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging import operations
-from scheduler import occasions
+from core import occasions
 from users.models import User
 
 

@@ -1,0 +1,1 @@
+"""Tools for running and testing the service locally; not part of the shipped package."""
