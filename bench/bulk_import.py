@@ -41,7 +41,21 @@ def write_rows(path: Path, count: int, rng: random.Random) -> int:
     return bad
 
 
-def run(count: int, chunk_rows: int | None, quiet: bool) -> dict:
+def _backend_cpu_seconds(connection) -> float | None:
+    """CPU of this connection's PostgreSQL backend, when the server runs on this machine."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(count: int, chunk_rows: int | None, quiet: bool, workers: int = 1) -> dict:
     from django.conf import settings
     from django.db import connection
 
@@ -59,16 +73,18 @@ def run(count: int, chunk_rows: int | None, quiet: bool) -> dict:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         summary = bulk.Summary()
         load_before = os.getloadavg()
+        backend_before = _backend_cpu_seconds(connection)
         started = time.monotonic()
         cpu_started = time.process_time()
         with path.open("rb") as stream:
-            results = bulk.results_as_jsonl(bulk.import_rows(bulk.parse_jsonl(bulk.open_lines(stream))), summary)
+            results = bulk.results_as_jsonl(bulk.import_rows(bulk.parse_jsonl(bulk.open_lines(stream)), workers=workers), summary)
             for n, _line in enumerate(results):
                 if not quiet and n % 100_000 == 0 and n:
                     print(f"  {n} rows, {time.monotonic() - started:.1f}s", flush=True)
         elapsed = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         load_after = os.getloadavg()
+        backend_after = _backend_cpu_seconds(connection)
     users = User.objects.count()
     occasions = Occasion.objects.count()
     with_anniversary = User.objects.filter(anniversary_date__isnull=False).count()
@@ -77,7 +93,12 @@ def run(count: int, chunk_rows: int | None, quiet: bool) -> dict:
         "rows_per_second": round(count / elapsed), "import_process_cpu_seconds": round(cpu, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_before_import_mib": round(rss_before / 1024, 1),
-        "chunk_rows": settings.BULK_IMPORT_CHUNK_ROWS,
+        "chunk_rows": settings.BULK_IMPORT_CHUNK_ROWS, "workers": workers,
+        "postgres_backend_cpu_seconds": None if backend_before is None or backend_after is None
+        else round(backend_after - backend_before, 1),
+        "children_cpu_seconds": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                                      + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime, 1),
+        "children_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "summary": {"created": summary.created, "duplicate": summary.duplicate, "error": summary.error},
         "users": users, "occasions": occasions,
         "checks": {

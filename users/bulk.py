@@ -11,6 +11,7 @@ in the same transaction as the users.
 """
 
 import codecs
+import collections
 import csv
 import dataclasses
 import datetime
@@ -171,43 +172,87 @@ def _messages(detail) -> dict:
 
 def import_rows(
     rows: Iterable[ParsedRow], *, idempotency_key: str | None = None, chunk_size: int | None = None,
-    now: datetime.datetime | None = None,
+    now: datetime.datetime | None = None, workers: int = 1,
 ) -> Iterator[RowResult]:
-    """Validate, insert and schedule the rows chunk by chunk; yields one result per row, in order."""
+    """Validate, insert and schedule the rows chunk by chunk; yields one result per row, in order.
+
+    With `workers` > 1 (the import command; not the API, whose requests already run in
+    parallel) rows are validated and their occasions computed in that many child processes
+    while this one writes: the checks are most of the CPU an import costs. At most two chunks
+    per worker are in flight, so memory stays bounded.
+    """
     chunk_size = chunk_size or settings.BULK_IMPORT_CHUNK_ROWS
-    validator = UserSerializer()  # one instance: building the fields per row would cost more than checking
+    now = now or clock.now()
     rows = iter(rows)
-    while chunk := list(itertools.islice(rows, chunk_size)):
-        results: list[RowResult] = []
-        valid: list[tuple[RowResult, dict]] = []
-        for number, data, error in chunk:
-            if error is not None:
-                results.append(RowResult(number, "error", fields=error))
-                continue
-            try:
-                validated = validator.run_validation(data)
-            except ValidationError as exc:
-                results.append(RowResult(number, "error", fields=_messages(exc.detail)))
-                continue
-            result = RowResult(number, "created")
-            results.append(result)
-            valid.append((result, validated))
-        if valid:
-            _write_chunk(valid, idempotency_key, now or clock.now())
-        yield from results
+    chunks = iter(lambda: list(itertools.islice(rows, chunk_size)), [])
+    if workers <= 1:
+        for chunk in chunks:
+            yield from _store(_check_chunk(chunk, now), idempotency_key, now)
+        return
+    import multiprocessing
+
+    # Forked children inherit the loaded Django; they touch no database connection.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_check_chunk, (chunk, now)))
+            if len(pending) >= 2 * workers:
+                yield from _store(pending.popleft().get(), idempotency_key, now)
+        while pending:
+            yield from _store(pending.popleft().get(), idempotency_key, now)
 
 
-def _write_chunk(valid: list[tuple[RowResult, dict]], key: str | None, now: datetime.datetime) -> None:
-    first_by_email: dict[str, tuple[RowResult, dict]] = {}
+_validator: UserSerializer | None = None
+
+
+def _check_chunk(chunk: list[ParsedRow], now: datetime.datetime) -> list[tuple[RowResult, dict | None, list]]:
+    """Each row checked by POST /user's serializer, with the occasions of the valid ones."""
+    global _validator
+    if _validator is None:
+        _validator = UserSerializer()  # one instance: building the fields per row would cost more than checking
+    checked = []
+    for number, data, error in chunk:
+        if error is not None:
+            checked.append((RowResult(number, "error", fields=error), None, []))
+            continue
+        try:
+            validated = _validator.run_validation(data)
+        except ValidationError as exc:
+            checked.append((RowResult(number, "error", fields=_messages(exc.detail)), None, []))
+            continue
+        checked.append((RowResult(number, "created"), validated, _occasions_of(validated, now)))
+    return checked
+
+
+def _occasions_of(data: dict, now: datetime.datetime) -> list[tuple]:
+    user = User(**data)
+    found = []
+    for occasion_type in occasions.all_types():
+        upcoming = next_due(user, occasion_type, now)
+        if upcoming is not None:
+            found.append((occasion_type.name, upcoming[0], upcoming[1]))
+    return found
+
+
+def _store(checked: list[tuple[RowResult, dict | None, list]], key: str | None,
+           now: datetime.datetime) -> list[RowResult]:
+    valid = [(result, data, upcoming) for result, data, upcoming in checked if data is not None]
+    if valid:
+        _write_chunk(valid, key, now)
+    return [result for result, _data, _upcoming in checked]
+
+
+def _write_chunk(valid: list[tuple[RowResult, dict, list]], key: str | None, now: datetime.datetime) -> None:
+    first_by_email: dict[str, tuple[RowResult, dict, list]] = {}
     repeats: list[tuple[RowResult, str]] = []
-    for result, data in valid:
+    for result, data, upcoming in valid:
         email = data["email"].lower()
         if email in first_by_email:
             repeats.append((result, email))
         else:
-            first_by_email[email] = (result, data)
+            first_by_email[email] = (result, data, upcoming)
     with transaction.atomic():
-        created = _insert_users([data for _, data in first_by_email.values()], key, now)
+        created = _insert_users([data for _, data, _ in first_by_email.values()], key, now)
         existing = {}
         conflicting = [email for email in first_by_email if email not in created]
         if conflicting:
@@ -216,16 +261,16 @@ def _write_chunk(valid: list[tuple[RowResult, dict]], key: str | None, now: date
                 for user_id, email, import_key in User.objects.annotate(email_lower=Lower("email"))
                 .filter(email_lower__in=conflicting).values_list("id", "email_lower", "import_key")
             }
-        new_users = []
-        for email, (result, data) in first_by_email.items():
+        occasion_rows = []
+        for email, (result, data, upcoming) in first_by_email.items():
             if email in created:
                 result.id = created[email]
-                new_users.append(User(id=result.id, **data))
+                occasion_rows += [(result.id, kind, local_date, due_at) for kind, local_date, due_at in upcoming]
             else:
                 user_id, import_key = existing.get(email, (None, None))
                 result.id = user_id
                 result.status = "created" if key is not None and import_key == key else "duplicate"
-        _insert_occasions(new_users, now)
+        _insert_occasions(occasion_rows)
     for result, email in repeats:
         result.status, result.id = "duplicate", first_by_email[email][0].id
 
@@ -256,13 +301,8 @@ def _insert_users(rows: list[dict], key: str | None, now: datetime.datetime) -> 
         return {email: user_id for user_id, email in cursor.fetchall()}
 
 
-def _insert_occasions(users: list[User], now: datetime.datetime) -> None:
-    rows = []
-    for user in users:
-        for occasion_type in occasions.all_types():
-            upcoming = next_due(user, occasion_type, now)
-            if upcoming is not None:
-                rows.append((user.id, occasion_type.name, upcoming[0], upcoming[1]))
+def _insert_occasions(rows: list[tuple]) -> None:
+    """(user id, kind, local date, due instant) rows, upserted like sync_occasions does."""
     if not rows:
         return
     if connection.vendor != "postgresql":

@@ -135,3 +135,20 @@ def test_import_users_command(tmp_path):
     assert results[1]["status"] == "error" and "email" in results[1]["fields"]
     call_command("import_users", str(path), stdout=out, stderr=err)
     assert "created 0, duplicate 1, error 1" in out.getvalue()
+
+
+def test_checking_in_worker_processes_gives_the_same_results(tmp_path, settings):
+    settings.BULK_IMPORT_CHUNK_ROWS = 7
+    rows = [user_payload(email=f"w{n}@example.com") for n in range(40)]
+    rows[5]["timezone"] = "bad"
+    rows[30]["email"] = "W3@example.com"
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(jsonl(*rows))
+    out = io.StringIO()
+    call_command("import_users", str(path), "--workers", "2", "--no-progress",
+                 "--results", str(tmp_path / "r.jsonl"), stdout=out)
+    results = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in results[:-1]] == list(range(1, 41))
+    assert results[5]["status"] == "error" and results[30]["status"] == "duplicate"
+    assert results[-1]["summary"] == {"rows": 40, "created": 38, "duplicate": 1, "error": 1}
+    assert User.objects.count() == 38 and Occasion.objects.count() == 38

@@ -49,8 +49,11 @@ class Command(BaseCommand):
         parser.add_argument("--idempotency-key", help="as the API's Idempotency-Key header")
         parser.add_argument("--results", help="write one JSON result per row to this file")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="processes checking rows while this one writes (default 1: none)")
 
-    def handle(self, *args, file, format=None, idempotency_key=None, results=None, no_progress=False, **options):
+    def handle(self, *args, file, format=None, idempotency_key=None, results=None, no_progress=False, workers=1,
+               **options):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
@@ -61,7 +64,7 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as stream:
                 rows = bulk.parser_for(fmt)(bulk.open_lines(stream))
-                for line in bulk.results_as_jsonl(bulk.import_rows(rows, idempotency_key=idempotency_key), summary):
+                for line in bulk.results_as_jsonl(bulk.import_rows(rows, idempotency_key=idempotency_key, workers=workers), summary):
                     if out is not None:
                         out.write(line)
                     if progress is not None and summary.rows % 1000 == 0:
