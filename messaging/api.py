@@ -7,7 +7,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from birthday.exceptions import ConflictError
-from users.selectors import MAX_ID, parse_user_id
+from users.selectors import parse_user_id
 from users.serializers import ErrorSerializer
 from users.models import User
 
@@ -35,7 +35,7 @@ CURSOR_NOTE = (
 
 def _message_id(raw) -> int:
     message_id = parse_user_id(raw)  # the same bigint rule as user ids
-    if message_id is None or message_id > MAX_ID:
+    if message_id is None:
         raise NotFound("No message with this id.")
     return message_id
 

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages as flash
+from django.db import models
 
 from . import services
 from .models import Endpoint, Event
@@ -12,6 +13,7 @@ class EndpointAdmin(admin.ModelAdmin):
     readonly_fields = ("secret", "previous_secret", "previous_secret_expires_at", "created_at", "updated_at")
     fields = ("url", "description", "event_types", "is_active", *readonly_fields)
     actions = ["rotate_secrets"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change):
         if change:

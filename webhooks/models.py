@@ -1,5 +1,6 @@
 import uuid
 
+from django.core.validators import URLValidator
 from django.db import models
 
 EVENT_TYPES = ("message.sent", "message.failed", "message.dead", "message.expired")
@@ -17,7 +18,7 @@ class Endpoint(models.Model):
     switch over without losing an event.
     """
 
-    url = models.URLField(max_length=2000)
+    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=all_event_types, help_text="Event types sent to this endpoint")
     is_active = models.BooleanField(default=True)

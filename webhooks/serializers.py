@@ -1,12 +1,14 @@
 """The API's JSON contract for webhook endpoints."""
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from .models import EVENT_TYPES, Endpoint
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    url = serializers.URLField(max_length=2000, help_text="Where events are POSTed (http or https)")
+    url = serializers.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])],
+                               help_text="Where events are POSTed (http or https)")
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, allow_empty=False,
         help_text="Event types to receive; all of them when omitted",
