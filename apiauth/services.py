@@ -24,6 +24,9 @@ TOKEN_PREFIX = "bdy_"
 TOKEN_CACHE_SECONDS = 60
 LAST_USED_RESOLUTION_SECONDS = 60
 _MISSING = "missing"
+# token id -> when (clock seconds) this process last recorded a use: most requests skip even the
+# cache round trip that decides whether last_used_at is due.
+_marked_here: dict[int, float] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +143,10 @@ def lookup(raw: str) -> TokenInfo | None:
 
 def mark_used(info: TokenInfo) -> None:
     """Record use, throttled to one write per token per LAST_USED_RESOLUTION_SECONDS."""
+    now = clock.now().timestamp()
+    last = _marked_here.get(info.id)
+    if last is not None and 0 <= now - last < LAST_USED_RESOLUTION_SECONDS:
+        return
     try:
         first_in_window = cache.add(_used_key(info.id), 1, LAST_USED_RESOLUTION_SECONDS)
     except Exception:
@@ -147,3 +154,4 @@ def mark_used(info: TokenInfo) -> None:
         return
     if first_in_window:
         ApiToken.objects.filter(pk=info.id).update(last_used_at=clock.now())
+    _marked_here[info.id] = now

@@ -31,10 +31,25 @@ def main(argv=None) -> int:
     run.add_argument("--vendor-latencies", type=lambda s: tuple(int(x) for x in s.split(",")), help="ms, e.g. 0,100")
     run.add_argument("--api-seconds", type=int)
     run.add_argument("--api-rate", type=int)
+    run.add_argument("--port-base", type=int, help="API on BASE, worker/beat metrics on BASE+1/+2, simulator on BASE+25")
     run.add_argument("--output", type=Path, help="JSON report (default bench/results/<date>.json)")
     run.add_argument("--markdown", type=Path, help="Markdown report (default docs/performance.md)")
     run.add_argument("--note", action="append", default=[], help="a line added to the Markdown report")
     run.add_argument("--quiet", action="store_true")
+    cmp = sub.add_parser("compare", help="this project beside the TypeScript system (docs/performance.md)")
+    cmp.add_argument("--ts-checkout", type=Path, help="a checkout of fairyhunter13/happy-bday-app (npm install/build run there)")
+    cmp.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of the harness")
+    cmp.add_argument("--users", type=int)
+    cmp.add_argument("--repeats", type=int)
+    cmp.add_argument("--deliveries", type=int)
+    cmp.add_argument("--tick-due", type=int)
+    cmp.add_argument("--api-seconds", type=float)
+    cmp.add_argument("--vendor-latencies", type=lambda s: tuple(int(x) for x in s.split(",")))
+    cmp.add_argument("--no-baselines", action="store_true", help="skip the limits of the box")
+    cmp.add_argument("--port-base", type=int, help="ports BASE..BASE+66 on 127.0.0.1 (default 18000)")
+    cmp.add_argument("--output", type=Path)
+    cmp.add_argument("--markdown", type=Path, help="default docs/performance.md")
+    cmp.add_argument("--quiet", action="store_true")
     render = sub.add_parser("render", help="write the Markdown report again from a JSON report")
     render.add_argument("json", type=Path)
     render.add_argument("--shown-command", default="bin/bench run", help="the command shown in the report")
@@ -76,6 +91,8 @@ def main(argv=None) -> int:
     from . import harness, report
 
     call_command("migrate", verbosity=0)
+    if args.command == "compare":
+        return _compare(args, argv)
     options = harness.Options(**(harness.QUICK if args.quick else {}))
     overrides = {
         "users": args.users, "tick_sizes": args.tick_sizes, "deliveries": args.deliveries,
@@ -84,6 +101,9 @@ def main(argv=None) -> int:
         "sections": args.sections, "vendor_latencies_ms": args.vendor_latencies, "api_rate": args.api_rate,
         "quiet": args.quiet or None,
     }
+    if args.port_base:
+        overrides.update(api_port=args.port_base, worker_metrics_port=args.port_base + 1,
+                         simulator_port=args.port_base + 25)
     options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is not None})
     result = harness.run(options)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
@@ -91,6 +111,25 @@ def main(argv=None) -> int:
     report.write_json(result, json_path)
     command = "bin/bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     report.write_markdown(result, command.strip(), args.note, args.markdown or ROOT / "docs" / "performance.md")
+    print(json_path)
+    return 0
+
+
+def _compare(args, argv) -> int:
+    from . import compare, report
+
+    options = compare.CompareOptions(**(compare.QUICK if args.quick else {}))
+    overrides = {"ts_checkout": args.ts_checkout, "users": args.users, "repeats": args.repeats, "deliveries": args.deliveries,
+                 "tick_due": args.tick_due, "api_seconds": args.api_seconds, "vendor_latencies_ms": args.vendor_latencies,
+                 "port_base": args.port_base, "quiet": args.quiet or None, "baselines": False if args.no_baselines else None}
+    options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    result = compare.run(options)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    json_path = args.output or ROOT / "bench" / "results" / f"compare-{stamp}.json"
+    report.write_json(result, json_path)
+    shown = [a for a in (argv if argv is not None else sys.argv[1:])]
+    command = "bin/bench " + " ".join(shlex.quote(a) for a in shown)
+    compare.write_markdown(result, command, args.markdown or ROOT / "docs" / "performance.md")
     print(json_path)
     return 0
 

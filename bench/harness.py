@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import math
 import os
 import platform
-import shutil
-import subprocess
+import random
 import sys
 import time
 from pathlib import Path
@@ -20,10 +18,14 @@ from django.conf import settings
 from django.db import connection
 
 from . import seed
+from .loadgen import percentile
 from .procs import ROOT, ProcessGroup
 
 UTC = datetime.UTC
-WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "user.lua"
+
+
+# bin/run's WORKER_CONCURRENCY default: the worker processes an operator gets without tuning.
+DEFAULT_WORKER_PROCESSES = 2
 
 
 @dataclasses.dataclass
@@ -33,7 +35,7 @@ class Options:
     empty_tick_runs: int = 20
     deliveries: int = 20_000
     vendor_latencies_ms: tuple[int, ...] = (0, 100)
-    worker_processes: tuple[int, ...] = (1, 2)
+    worker_processes: tuple[int, ...] = (DEFAULT_WORKER_PROCESSES,)
     delivery_concurrency: int = settings.DELIVERY_CONCURRENCY
     delivery_batch_size: int = settings.DELIVERY_BATCH_SIZE
     delivery_timeout_s: float = 600.0
@@ -41,7 +43,6 @@ class Options:
     due_lead_s: float = 15.0
     api_rate: int = 200
     api_seconds: int = 30
-    api_connections: int = 20
     metrics_scrapes: int = 20
     api_port: int = 18000
     simulator_port: int = 18025
@@ -53,21 +54,12 @@ class Options:
 
 
 QUICK = dict(users=2_000, tick_sizes=(200, 1_000), empty_tick_runs=5, deliveries=500, api_seconds=3,
-             api_rate=50, api_connections=5, metrics_scrapes=5, due_lead_s=6.0, delivery_timeout_s=120.0)
+             api_rate=10, metrics_scrapes=5, due_lead_s=6.0, delivery_timeout_s=120.0)
 
 
 def say(options: Options, line: str) -> None:
     if not options.quiet:
         print(f"[bench {datetime.datetime.now():%H:%M:%S}] {line}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * p / 100
-    low, high = math.floor(k), math.ceil(k)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 def child_env(options: Options) -> dict:
@@ -137,11 +129,6 @@ def machine() -> dict:
         redis_version = redis.Redis.from_url(settings.REDIS_URL).info("server")["redis_version"] if settings.REDIS_URL else ""
     except Exception:
         redis_version = ""
-    wrk = shutil.which("wrk")
-    wrk_version = ""
-    if wrk:
-        out = subprocess.run([wrk, "-v"], capture_output=True, text=True)
-        wrk_version = (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr).strip() else ""
     return {
         "nproc": os.cpu_count(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -154,7 +141,6 @@ def machine() -> dict:
         "postgresql": postgres,
         "rabbitmq": rabbitmq,
         "redis": redis_version,
-        "wrk": wrk_version,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -229,12 +215,15 @@ class Simulator:
 
 
 def delivery(options: Options, procs: ProcessGroup, simulator: Simulator, latency_ms: int, processes: int,
-             scrape_worker_metrics: bool = False) -> dict:
+             scrape_worker_metrics: bool = False, intervals: tuple[int, int] = (1, 1)) -> dict:
     """Due → tick (beat, in a worker) → RabbitMQ → worker → vendor, for a cohort due at one instant.
 
     Every process runs with the same CLOCK_OFFSET_SECONDS, placing the cohort's due instant
     `due_lead_s` after the processes start; lateness is vendor acceptance − due_at on that clock.
+    `intervals` are the beat's tick and dispatcher periods in seconds (production: 60 and 5).
     """
+    from .procs import Usage
+
     from messaging.models import Message
 
     count = options.deliveries
@@ -246,21 +235,24 @@ def delivery(options: Options, procs: ProcessGroup, simulator: Simulator, latenc
     ids = seed.add_cohort(count, due_at, real_now)
     env = {
         "CLOCK_OFFSET_SECONDS": repr(offset),
-        "SCHEDULER_TICK_SECONDS": "1",
-        "DISPATCH_INTERVAL_SECONDS": "1",
+        "SCHEDULER_TICK_SECONDS": str(intervals[0]),
+        "DISPATCH_INTERVAL_SECONDS": str(intervals[1]),
     }
     worker = beat = None
     result: dict = {"vendor_latency_ms": latency_ms, "worker_processes": processes, "messages": count,
                     "delivery_concurrency": options.delivery_concurrency,
-                    "delivery_batch_size": options.delivery_batch_size}
+                    "delivery_batch_size": options.delivery_batch_size,
+                    "tick_seconds": intervals[0], "dispatch_seconds": intervals[1]}
     try:
         worker = procs.celery("worker", env, concurrency=processes)
         beat = procs.celery("beat", env)
         due_real = real_now + datetime.timedelta(seconds=options.due_lead_s)
         result["ready_before_due"] = datetime.datetime.now(UTC) < due_real
         deadline = time.monotonic() + options.delivery_timeout_s
-        while simulator.accepted_count() < count and time.monotonic() < deadline:
-            time.sleep(0.25)
+        with Usage([worker, beat]) as usage:
+            while simulator.accepted_count() < count and time.monotonic() < deadline:
+                time.sleep(0.25)
+        result.update(usage.per(count, "message"))
         if scrape_worker_metrics:
             result["worker_metrics"] = scrape(f"http://127.0.0.1:{options.worker_metrics_port}/metrics",
                                               options.metrics_scrapes)
@@ -320,72 +312,32 @@ def scrape(url: str, times: int) -> dict:
     }
 
 
-def wrk(options: Options, mode: str, token: str, seconds: float, delay_ms: float) -> dict:
-    env = dict(os.environ, BENCH_MODE=mode, BENCH_TOKEN=token, BENCH_PREFIX=f"api{int(time.time())}",
-               BENCH_MAX_ID=str(options.users), BENCH_DELAY_MS=str(max(0, int(round(delay_ms)))))
-    threads = min(2, options.api_connections)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{options.api_connections}", f"-d{max(1, int(seconds))}s", "--timeout", "5s",
-         "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{options.api_port}"],
-        env=env, capture_output=True, text=True, check=True,
-    )
-    line = next(line for line in out.stdout.splitlines() if line.startswith("BENCH_JSON "))
-    raw = json.loads(line.removeprefix("BENCH_JSON "))
-    duration = raw["duration_us"] / 1e6
-    return {
-        "requests": raw["requests"],
-        "achieved_rps": round(raw["requests"] / duration, 1),
-        "non_2xx": raw["non_2xx"],
-        "socket_errors": raw["socket_errors"],
-        "p50_ms": round(raw["p50_us"] / 1000, 2),
-        "p95_ms": round(raw["p95_us"] / 1000, 2),
-        "p99_ms": round(raw["p99_us"] / 1000, 2),
-        "max_ms": round(raw["max_us"] / 1000, 2),
-        "delay_ms": max(0, int(round(delay_ms))),
-    }
-
-
-def paced(options: Options, mode: str, token: str) -> dict:
-    """A short calibration run measures the median latency, then the real run's per-connection
-    delay is set so that connections / (delay + latency) is the target rate. (The median, not the
-    probe's achieved rate: one slow start would otherwise remove the delay and run flat out.)"""
-    interval_ms = options.api_connections * 1000 / options.api_rate
-    probe = wrk(options, mode, token, max(2, options.api_seconds // 10), interval_ms)
-    result = wrk(options, mode, token, options.api_seconds, interval_ms - probe["p50_ms"])
-    result["target_rps"] = options.api_rate
-    return result
-
-
 def api(options: Options, procs: ProcessGroup) -> tuple[dict, dict]:
+    """POST and GET at `api_rate` offered by the open-loop generator, at the default throttle."""
     from apiauth import services as tokens
 
-    env = {"API_BIND": f"127.0.0.1:{options.api_port}", "API_RATE_LIMIT": "1000000/minute"}
-    gunicorn = procs.start([sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"],
-                           "api", role="api", extra_env=env)
-    base = f"http://127.0.0.1:{options.api_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if gunicorn.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"API did not start:\n{procs.output(gunicorn)[-4000:]}")
-        time.sleep(0.2)
+    from . import compare
+    from .procs import Usage
+
+    gunicorn = compare.start_api(procs, options.api_port)
     token, raw = tokens.create_token(f"bench-{int(time.time() * 1000)}")
+    rng = random.Random(3)
+    specs = compare.api_specs("python", options.api_port, raw, [rng.randint(1, options.users) for _ in range(20_000)])
     try:
-        results = {"server": "gunicorn birthday/gunicorn.conf.py (gthread, API_WORKERS=2, API_THREADS=4)",
-                   "load_generator": f"wrk, {options.api_connections} connections, paced with delay()"}
-        if shutil.which("wrk") is None:
-            raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-        results["post_user"] = paced(options, "post", raw)
-        results["get_user"] = paced(options, "get", raw)
-        metrics = {"api": scrape(f"{base}/metrics", options.metrics_scrapes)}
+        results = {"server": "gunicorn birthday/gunicorn.conf.py (defaults: API_WORKERS, API_THREADS)",
+                   "load_generator": f"bench/loadgen.py, open loop at {options.api_rate} req/s, default API throttle"}
+        for name, endpoint in (("post_user", "post"), ("get_user", "get")):
+            spec = dict(specs[endpoint], mode="open", rate=options.api_rate, seconds=options.api_seconds, connections=512)
+            with Usage([gunicorn]) as usage:
+                result = compare.load(spec)
+            result.update(usage.per(result["completed"], "request"), target_rps=options.api_rate,
+                          requests=result["completed"], socket_errors=sum(result["errors"].values()))
+            results[name] = result
+        metrics = {"api": scrape(f"http://127.0.0.1:{options.api_port}/metrics", options.metrics_scrapes)}
     finally:
         procs.stop(gunicorn)
         tokens.revoke_token(token)
-        seed.remove_users(email_like="api%@bench.example")
+        seed.remove_users(email_like="%@api.bench.example")
     return results, metrics
 
 
@@ -437,17 +389,21 @@ def run(options: Options) -> dict:
 
 def targets(report: dict) -> list[dict]:
     def best(latency):
-        rates = [d.get("messages_per_s", 0) for d in report.get("delivery", []) if d["vendor_latency_ms"] == latency]
+        # Default settings only: the worker processes bin/run starts, the default thread pool.
+        rates = [d.get("messages_per_s", 0) for d in report.get("delivery", []) if d["vendor_latency_ms"] == latency
+                 and d["worker_processes"] == DEFAULT_WORKER_PROCESSES
+                 and d["delivery_concurrency"] == settings.DELIVERY_CONCURRENCY
+                 and d["delivery_batch_size"] == settings.DELIVERY_BATCH_SIZE and d.get("tick_seconds", 1) == 1]
         return max(rates) if rates else None
 
     ticks = [v["messages_per_s"] for k, v in report.get("tick", {}).items() if k.startswith("due_")]
     api_p99 = [report.get("api", {}).get(k, {}).get("p99_ms") for k in ("post_user", "get_user")]
     scrapes = [m.get("p95_ms") for m in report.get("metrics", {}).values() if m.get("available")]
     rows = [
-        ("tick, messages enqueued/s (slowest due set)", ">=", 5000, min(ticks) if ticks else None),
+        ("tick, messages enqueued/s (slowest due set, publish-only)", ">=", 5000, min(ticks) if ticks else None),
         ("tick with nothing due, ms (p50)", "<", 50, report.get("tick", {}).get("nothing_due", {}).get("p50_ms")),
-        ("delivery at 0 ms vendor latency, messages/s", ">=", 1000, best(0)),
-        ("delivery at 100 ms vendor latency, messages/s", ">=", 500, best(100)),
+        ("delivery at 0 ms vendor latency, messages/s (default settings)", ">=", 1000, best(0)),
+        ("delivery at 100 ms vendor latency, messages/s (default settings)", ">=", 500, best(100)),
         ("API p99 at the target rate, ms (worst of POST and GET)", "<", 50,
          max(api_p99) if all(v is not None for v in api_p99) else None),
         ("/metrics scrape, ms (p95, worst endpoint)", "<", 100, max(scrapes) if scrapes else None),

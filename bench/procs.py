@@ -27,11 +27,12 @@ class ProcessGroup:
         self.procs: list[subprocess.Popen] = []
         self.memory = MemorySampler()
 
-    def start(self, args, name, role=None, extra_env=None, ready_text=None, timeout=90):
+    def start(self, args, name, role=None, extra_env=None, ready_text=None, timeout=90, cwd=None, clean_env=False):
         log_path = self.log_dir / f"{name}-{len(self.procs)}.log"
         log = open(log_path, "w+")
-        env = dict(self.env, **(extra_env or {}))
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # clean_env: the child gets `extra_env` alone (another system, none of this one's settings).
+        env = dict(extra_env or {}) if clean_env else dict(self.env, **(extra_env or {}))
+        proc = subprocess.Popen(args, cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log = log  # type: ignore[attr-defined]
         proc.name = name  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -86,6 +87,73 @@ def _signal_group(proc, sig) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _tree(pids):
+    out = []
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            out += [root, *root.children(recursive=True)]
+        except psutil.Error:
+            pass
+    return out
+
+
+def _cpu_by_pid(pids) -> dict[int, float]:
+    cpu = {}
+    for process in _tree(pids):
+        try:
+            times = process.cpu_times()
+            cpu[process.pid] = times.user + times.system
+        except psutil.Error:
+            pass
+    return cpu
+
+
+class Usage:
+    """CPU seconds and peak resident memory of some process trees over one measurement:
+    `with Usage(procs) as usage: ...`, then `usage.cpu_s` and `usage.peak_rss_mb` (all processes
+    of the trees together). A process that exits inside the window takes its CPU with it."""
+
+    def __init__(self, procs, interval: float = 0.2):
+        self.pids = [p if isinstance(p, int) else p.pid for p in procs if p is not None]
+        self.interval = interval
+        self.cpu_s = 0.0
+        self.peak_rss_mb = 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        total = 0
+        for process in _tree(self.pids):
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        self.peak_rss_mb = max(self.peak_rss_mb, total / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "Usage":
+        self._start = _cpu_by_pid(self.pids)
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="usage-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        end = _cpu_by_pid(self.pids)
+        self.cpu_s = sum(max(0.0, cpu - self._start.get(pid, 0.0)) for pid, cpu in end.items())
+
+    def per(self, count: int, unit: str) -> dict:
+        """CPU ms per unit of work and the peak RSS, for a report row."""
+        return {f"cpu_ms_per_{unit}": round(1000 * self.cpu_s / count, 3) if count else None,
+                "cpu_s": round(self.cpu_s, 2), "peak_rss_mb": round(self.peak_rss_mb, 1)}
 
 
 class MemorySampler:

@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework import status
@@ -30,6 +30,11 @@ class ConflictError(Exception):
         super().__init__(detail)
         self.fields = fields
         self.detail = detail
+
+
+# Seconds a client is asked to wait before retrying while the database is unreachable: about
+# the time a restart or failover takes; the connection is re-established on the next request.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class PayloadTooLarge(APIException):
@@ -56,6 +61,15 @@ def api_exception_handler(exc, context):
         exc = PayloadTooLarge()
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or unreachable (or the connection broke): an outage to retry,
+        # not a bug. Django drops the broken connection at the end of the request.
+        log.warning("database unavailable, answering 503: %s", exc)
+        return Response(
+            {"error": "database_unavailable", "detail": "The database is unavailable; retry after Retry-After seconds."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, IntegrityError):
         log.warning("integrity error mapped to 409: %s", exc)
         return Response(

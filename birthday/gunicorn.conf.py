@@ -5,7 +5,9 @@ import os
 bind = os.environ.get("API_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("API_WORKERS", "2"))
 threads = int(os.environ.get("API_THREADS", "4"))
-worker_class = "gthread"
+# gthread, plus JSON bodies for the errors gunicorn answers itself (birthday/server.py).
+worker_class = "birthday.server.ThreadWorker"
+logger_class = "birthday.server.AccessLogger"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -23,8 +25,10 @@ logconfig_dict = build_logging(
     level=os.environ.get("LOG_LEVEL", "INFO").upper(),
     environment=os.environ.get("BIRTHDAY_ENV") or "development",
 )
-# A log config would otherwise switch the access log on; `accesslog = None` above keeps it off.
-logconfig_dict["loggers"]["gunicorn.access"] = {"handlers": [], "propagate": False}
+# One JSON access line per request, with its request_id and trace_id (birthday/server.py);
+# API_ACCESS_LOG=false drops them.
+if os.environ.get("API_ACCESS_LOG", "true").lower() in {"0", "false", "no", "off"}:
+    logconfig_dict["loggers"]["gunicorn.access"] = {"handlers": [], "propagate": False}
 
 
 def post_fork(server, worker):

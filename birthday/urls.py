@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from birthday import health
@@ -11,6 +12,7 @@ urlpatterns = [
     path("readyz", health.ReadinessView.as_view(), name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
     path("", include("users.urls")),
     path("", include("messaging.urls")),
     path("", include("webhooks.urls")),

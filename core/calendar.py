@@ -18,9 +18,15 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
+# Files in the zone database that are not places: `localtime` (and `posixrules`) are whatever
+# this server was configured with, so the same name would mean another zone on another machine;
+# `Factory` is tzdata's "-00" placeholder for a machine nobody configured.
+NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @functools.lru_cache(maxsize=1)
 def available_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - NOT_PLACES
 
 
 def is_valid_zone(name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Every PromQL expression this repository ships: dashboard targets and rule expressions.
+"""Every PromQL expression this repository ships: dashboard targets and rule expressions (and,
+apart, the LogQL of the dashboards' log panels).
 
 A live test evaluates each one against a real Prometheus; offline tests use it to parse them all.
 
@@ -43,16 +44,30 @@ def expand(expr, variables=None):
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, expr)
 
 
-def dashboard_queries(directory=DEPLOY / "grafana" / "dashboards"):
+def _is_loki(panel, target):
+    return (target.get("datasource") or panel.get("datasource") or {}).get("type") == "loki"
+
+
+def _dashboard_targets(directory, kind, loki):
     out = []
     for path in sorted(Path(directory).glob("*.json")):
         board = json.loads(path.read_text())
         for panel in board.get("panels", []):
             for t in panel.get("targets", []):
-                if t.get("expr"):
-                    out.append(Query("dashboard", str(path.relative_to(DEPLOY)),
-                                     f"{board['title']} / {panel['title']} / {t['refId']}", t["expr"], expand(t["expr"])))
+                if t.get("expr") and _is_loki(panel, t) == loki:
+                    out.append(Query(kind, str(path.relative_to(DEPLOY)), f"{board['title']} / {panel['title']} / {t['refId']}",
+                                     t["expr"], t["expr"] if loki else expand(t["expr"])))
     return out
+
+
+def dashboard_queries(directory=DEPLOY / "grafana" / "dashboards"):
+    """PromQL targets of every dashboard (log panels' LogQL is in logql_queries)."""
+    return _dashboard_targets(directory, "dashboard", loki=False)
+
+
+def logql_queries(directory=DEPLOY / "grafana" / "dashboards"):
+    """LogQL targets of the log panels: Loki evaluates these, not Prometheus."""
+    return _dashboard_targets(directory, "logql", loki=True)
 
 
 def rule_queries(directory=DEPLOY / "prometheus" / "rules"):

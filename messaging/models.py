@@ -64,7 +64,7 @@ class Message(models.Model):
                 condition=models.Q(dispatch_after__isnull=False),
             ),
             # Listings (GET /messages) page by keyset on (due_at, id), with or without a status.
-            models.Index(fields=["status", "due_at", "id"], name="messaging_msg_status_due_idx"),
+            models.Index(fields=["status", "due_at", "id"], name="messaging_message_status_idx"),
             models.Index(fields=["due_at", "id"], name="messaging_msg_due_id_idx"),
         ]
 
@@ -93,4 +93,12 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["message_id", "number"]
-        indexes = [models.Index(fields=["message", "number"], name="messaging_attempt_msg_idx")]
+        indexes = [
+            models.Index(fields=["message", "number"], name="messaging_attempt_msg_idx"),
+            # The operations overview counts the last hours' attempts by time.
+            models.Index(fields=["started_at"], name="messaging_attempt_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        status = f", HTTP {self.http_status}" if self.http_status else ""
+        return f"attempt {self.number}: {self.get_outcome_display()}{status}"

@@ -90,14 +90,19 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.environment = self.environment
-        span_context = trace.get_current_span().get_span_context()
-        if span_context.is_valid:
-            record.trace_id = format(span_context.trace_id, "032x")
-            record.span_id = format(span_context.span_id, "016x")
-        else:
-            record.trace_id = None
-            record.span_id = None
-        record.request_id = request_id.get()
+        # A line written for a request after its context is gone (the server's access line)
+        # names its ids itself, with `extra`.
+        preset = record.__dict__
+        if preset.get("trace_id") is None:
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                record.trace_id = format(span_context.trace_id, "032x")
+                record.span_id = format(span_context.span_id, "016x")
+            else:
+                record.trace_id = None
+                record.span_id = None
+        if preset.get("request_id") is None:
+            record.request_id = request_id.get()
         # django.request logs a failed response after the request's span and id are gone,
         # but hands over the request, which remembers both.
         http_request = getattr(record, "request", None)

@@ -72,6 +72,11 @@ class RequestIdMiddleware:
         # Django logs 4xx/5xx responses after the middleware chain has returned; the log
         # filter reads the ids from the request those records carry.
         request.trace_ids = _tag_server_span(request_id)
+        # For the server's access line, written after this request's context is gone
+        # (birthday/server.py); request.META is the WSGI environ the server logs from.
+        request.META["birthday.request_id"] = request_id
+        if request.trace_ids:
+            request.META["birthday.trace_ids"] = request.trace_ids
         token = _current.set(request_id)
         try:
             response = self.get_response(request)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from core.queues import WORKER_QUEUES
@@ -15,8 +16,48 @@ from core.queues import WORKER_QUEUES
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Fixtures that reach PostgreSQL, RabbitMQ, Redis or start the system's processes: a test that
+# uses one (directly or through another fixture) is an integration test.
+SERVICE_FIXTURES = frozenset({
+    "db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+    "live_server", "admin_client", "admin_user", "django_user_model",
+    "service_env", "processes", "simulator", "purge_queues", "private_stack",
+})
+
+
+def needs_services(item) -> bool:
+    if item.get_closest_marker("django_db") or item.get_closest_marker("chaos"):
+        return True
+    return not SERVICE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`-m "not integration"` is the service-free subset: mark every test that needs a service,
+    whether the module says so or a fixture implies it."""
+    for item in items:
+        if needs_services(item) and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session):
+    """An integration run never flushes or purges a developer's own data (tests/environment.py)."""
+    from tests.environment import isolation_problems
+
+    if any(item.get_closest_marker("integration") for item in session.items):
+        problems = isolation_problems(dict(os.environ))
+        if problems:
+            pytest.exit("refusing to run integration tests: " + "; ".join(problems), returncode=4)
+
+
 def pytest_configure(config):
     from django.conf import settings
+
+    # Property tests: a few hundred examples in the quick service-free run, thousands in the full
+    # run; HYPOTHESIS_PROFILE picks one explicitly.
+    quick = "not integration" in (config.option.markexpr or "")
+    hypothesis.settings.register_profile("quick", max_examples=200, deadline=None)
+    hypothesis.settings.register_profile("thorough", max_examples=2500, deadline=None)
+    hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("quick" if quick else "thorough"))
 
     # Static files are collected by bin/run; tests serve none, but the static-files middleware
     # expects the folder to exist.
@@ -24,11 +65,32 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    """Each test starts with an empty cache (throttles, circuit breaker, token cache)."""
-    from django.core.cache import cache
+def _service_free(request, monkeypatch):
+    """A test outside the `integration` marker may not start a program (the system's processes,
+    promtool, Chromium...): the subset must run with nothing but Python and the repository.
+    Threads, sockets on loopback and multiprocessing stay allowed."""
+    if request.node.get_closest_marker("integration"):
+        return
 
-    cache.clear()
+    def refuse(self, args, *a, **kw):
+        raise AssertionError(f"{request.node.nodeid} starts {args!r}: mark it @pytest.mark.integration")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache(request):
+    """Each integration test starts with an empty cache (throttles, circuit breaker, token cache).
+    Service-free tests do not touch the configured cache: they get a fresh in-memory one."""
+    if request.node.get_closest_marker("integration"):
+        from django.core.cache import cache
+
+        cache.clear()
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": request.node.nodeid}}
     yield
 
 
@@ -121,17 +183,23 @@ class ProcessGroup:
         except ProcessLookupError:
             pass
 
-    def stop_all(self):
-        for proc in self.procs:
+    def stop(self, *procs, timeout=15):
+        """SIGTERM (a worker's warm shutdown: running tasks finish), then wait for the exits;
+        SIGKILL what is still there at the deadline. Once a worker has exited, nothing it
+        started can still reach the vendor, so a test can then assert "exactly once"."""
+        for proc in procs:
             if proc.poll() is None:
                 self.kill(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.procs:
+        deadline = time.monotonic() + timeout
+        for proc in procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.kill(proc, signal.SIGKILL)
                 proc.wait()
+
+    def stop_all(self):
+        self.stop(*self.procs)
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@ import calendar as month_calendar
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 
 from core import calendar, clock
+from scheduler.admin import OccasionTimes
 from scheduler.models import Occasion
 
-from . import services
+from . import rules, selectors, services
 from .models import User
 
 
@@ -27,15 +30,15 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
         return queryset.filter(birthday__month=int(value))
 
 
-class OccasionInline(admin.TabularInline):
+class OccasionInline(OccasionTimes, admin.TabularInline):
     model = Occasion
-    fields = ["kind", "local_date", "due_at"]
+    fields = ["kind", "local_date", "due_utc", "due_local"]
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
     ordering = ["due_at"]
-    verbose_name_plural = "next occasions (due_at in UTC)"
+    verbose_name_plural = "next occasions (when their messages are due)"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -49,6 +52,13 @@ class UserAdminForm(forms.ModelForm):
         model = User
         fields = ["first_name", "last_name", "email", "birthday", "timezone", "anniversary_date"]
 
+    def clean_email(self):
+        # Said in words here; the case-insensitive unique index would only name itself.
+        value = self.cleaned_data["email"]
+        if selectors.email_taken(value, exclude_id=self.instance.pk):
+            raise ValidationError("A recipient with this email already exists (emails are compared ignoring case).")
+        return value
+
     def clean_timezone(self):
         value = self.cleaned_data["timezone"]
         if not calendar.is_valid_zone(value):
@@ -57,12 +67,13 @@ class UserAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        zone_name = cleaned.get("timezone")
-        today = calendar.local_today(zone_name, clock.now()) if zone_name else None
-        for field in ("birthday", "anniversary_date"):
-            value = cleaned.get(field)
-            if value is not None and today is not None and value > today:
-                self.add_error(field, "Date cannot be in the future.")
+        errors = rules.date_errors(
+            birthday=cleaned.get("birthday"), anniversary_date=cleaned.get("anniversary_date"),
+            zone_name=cleaned.get("timezone"), now=clock.now(),
+        )
+        for field, message in errors.items():
+            if field in cleaned:
+                self.add_error(field, message)
         return cleaned
 
 
@@ -74,11 +85,18 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ["first_name", "last_name", "email"]
     list_filter = ["timezone", BirthdayMonthFilter]
     ordering = ["id"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["messages", "created_at", "updated_at"]
     inlines = [OccasionInline]
     list_per_page = 100
     # Counting millions of rows on every page load is slow; the paginator shows "more" instead.
     show_full_result_count = False
+
+    @admin.display(description="messages")
+    def messages(self, user):
+        if user.pk is None:
+            return "-"
+        url = reverse("admin:messaging_message_changelist") + f"?user__id__exact={user.pk}"
+        return format_html('<a href="{}">{} message(s) sent or on their way →</a>', url, user.messages.count())
 
     # Every change goes through the service so occasions and pending messages follow it.
     def save_model(self, request, obj, form, change):

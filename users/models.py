@@ -20,7 +20,8 @@ class User(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "user"
+        # "user" alone is ambiguous in the admin, next to the operators' own login accounts.
+        verbose_name = "recipient"
         constraints = [
             models.UniqueConstraint(Lower("email"), name="users_user_email_ci_unique"),
             models.CheckConstraint(

@@ -26,7 +26,9 @@ def users_with_occasions() -> QuerySet[User]:
 
 
 def get_user(user_id: int) -> User | None:
-    return users_with_occasions().filter(pk=user_id).first()
+    # No prefetch for one user: rendering reads `user.occasions.all()`, one plain query, and
+    # Django's prefetch machinery cost as much CPU as the two queries themselves.
+    return User.objects.filter(pk=user_id).first()
 
 
 def list_users(*, timezone: str | None = None, birthday_month: int | None = None) -> QuerySet[User]:

@@ -42,12 +42,18 @@ def create_user(data: dict) -> User:
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not user fields: {sorted(unknown)}")
-    with transaction.atomic():
-        if selectors.email_taken(data["email"]):
-            raise _email_conflict()
-        user = User(**data)
-        _save(user)
-        sync_occasions(user, changed_fields=None)
+    # No "is the email taken?" query first: the case-insensitive unique index answers that in
+    # the INSERT itself, and a violation rolls this whole block back (to its savepoint when
+    # the caller has a transaction open), so the common case is two statements, not five.
+    try:
+        with transaction.atomic():
+            user = User(**data)
+            user.save()
+            sync_occasions(user, changed_fields=None)
+    except IntegrityError as exc:
+        if EMAIL_CONSTRAINT in str(exc):
+            raise _email_conflict() from exc
+        raise
     return user
 
 

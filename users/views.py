@@ -34,6 +34,7 @@ def _error(description: str) -> OpenApiResponse:
 COMMON_ERRORS = {
     401: _error("Missing, unknown or revoked bearer token (with a WWW-Authenticate: Bearer challenge)"),
     429: _error("Too many requests for this token; retry after the Retry-After header's seconds"),
+    503: _error("The database is unavailable; retry after the Retry-After header's seconds"),
 }
 BODY_ERRORS = {
     400: _error("Invalid input; `fields` maps each invalid field to its messages"),
@@ -75,7 +76,8 @@ class UserListCreateView(generics.ListCreateAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.create_user(serializer.validated_data)
-        return Response(self.get_serializer(selectors.get_user(user.pk)).data, status=status.HTTP_201_CREATED)
+        # The saved instance is rendered as is: its occasions are the one query left.
+        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["users"], parameters=[USER_ID])

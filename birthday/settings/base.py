@@ -18,7 +18,7 @@ ENVIRONMENT = env_str("BIRTHDAY_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.apps.BackofficeAdminConfig",  # django.contrib.admin with the operators' site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served by the API itself: the docs work offline
     "django_prometheus",
     "axes",
     "observability",
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "scheduler",
     "messaging",
     "webhooks",
+    "backoffice",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,5 @@
-"""Generates the six Grafana dashboards of the monitoring plan as provisioned JSON.
+"""Generates the Grafana dashboards as provisioned JSON: the monitoring plan's six, and the SLO,
+security and cost dashboards of its roadmap.
 
     python deploy/grafana/generate.py            # rewrite deploy/grafana/dashboards/*.json
     python deploy/grafana/generate.py --check    # exit 1 if the committed JSON is stale
@@ -16,6 +17,7 @@ from core.queues import DEAD_LETTER_QUEUE, DELIVERY_QUEUE  # noqa: E402  (plain 
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROM = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
 RUNBOOKS = "${runbook_base}"
 GREEN, YELLOW, RED, BLUE = "green", "yellow", "red", "blue"
 
@@ -121,6 +123,15 @@ def alertlist(title):
                         {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
                         "viewMode": "list"},
             "links": [], "targets": []}
+
+
+def logs(title, expr, description=""):
+    """Log lines from Loki (LogQL), placed beside the metrics they explain. Promtail indexes only
+    level, service and environment; everything else is filtered in the line."""
+    return {"type": "logs", "title": title, "description": description, "datasource": LOKI,
+            "options": {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True,
+                        "dedupStrategy": "none", "prettifyLogMessage": False},
+            "targets": [{"datasource": LOKI, "expr": expr, "refId": "A", "queryType": "range"}], "links": []}
 
 
 def runbook(name):
@@ -232,6 +243,10 @@ def api():
             ts("Rate Limit Hits", [("sum by (path) (rate(birthday_scheduler_rate_limit_exceeded_total[5m]))", "{{path}}")], "reqps",
                [(None, GREEN), (1, YELLOW)]),
         ]),
+        ("Logs", [
+            logs("API Errors and Warnings (logs)", '{service="birthday-api", level=~"WARNING|ERROR|CRITICAL"}',
+                 "The lines behind the error panels above; a line's TraceID opens its trace."),
+        ]),
     ]
 
 
@@ -273,6 +288,12 @@ def messages():
             ts("Task Completion Rate", [("sum by (status) (rate(birthday_scheduler_worker_tasks_completed_total[5m]))", "{{status}}")], "ops"),
             ts("Worker Errors", [("sum by (error_type) (rate(birthday_scheduler_worker_errors_total[5m]))", "{{error_type}}")], "ops",
                [(None, GREEN), (0.1, RED)], links=[runbook("frequent-worker-restarts"), traces("birthday-worker")]),
+        ]),
+        ("Logs", [
+            logs("Delivery Failures (logs)", '{service="birthday-worker", level=~"WARNING|ERROR|CRITICAL"}',
+                 "Failed, retried and dead-lettered deliveries, beside Messages Failed and Worker Errors."),
+            logs("Scheduler Ticks (logs)", '{service="birthday-beat"}',
+                 "Beat's lines: ticks, messages due, anything it could not schedule."),
         ]),
     ]
 
@@ -417,7 +438,104 @@ def external():
     ]
 
 
-DASHBOARDS = [executive, api, messages, database, infrastructure, external]
+# (SLO, recorded SLI prefix, error budget, objective as text, runbook of its page)
+SLOS = [
+    ("Availability", "availability", 0.001, "99.9% of API requests succeed", "slo-availability-burn-rate-page"),
+    ("Latency p95", "latency_p95", 0.05, "95% of API requests within 500 ms", "slo-latency-p95-burn-rate-page"),
+    ("Latency p99", "latency_p99", 0.01, "99% of API requests within 1 s", "slo-latency-p99-burn-rate-page"),
+    ("Delivery success", "delivery", 0.005, "99.5% of delivery attempts succeed", "slo-delivery-success-burn-rate-page"),
+    ("Queue health", "queue", 0.01, "deliveries queue under 1,000 messages 99% of the time", "slo-queue-health-burn-rate-page"),
+]
+
+
+def slo():
+    budget_row = [gauge(f"{name}: Budget Left (30d)", f"birthday_scheduler:slo_{key}_error_budget_remaining:ratio30d * 100",
+                        "percent", [(None, RED), (25, YELLOW), (50, GREEN)], min_=0, max_=100,
+                        description=f"Objective: {text}. Share of the 30-day error budget ({budget:g} of events) not yet spent.")
+                  for name, key, budget, text, _ in SLOS]
+    burn_row = [ts(f"{name}: Burn Rate", [(f"birthday_scheduler:slo_{key}_errors:ratio_rate{w} / {budget:g}", w)
+                                          for w in ("5m", "1h", "6h", "3d")],
+                   "none", [(None, GREEN), (1, YELLOW), (6, RED)],
+                   description="Error ratio over the window as a multiple of the budget: 1 spends it in exactly 30 days; "
+                               "the page fires at 14.4 (1h and 5m) or 6 (6h and 30m), the ticket at 3 (1d and 2h) or 1 (3d and 6h).",
+                   links=[runbook(page)])
+                for name, key, budget, _, page in SLOS]
+    return "slo-overview", "SLOs and Error Budgets", "1m", [
+        ("Error Budget Remaining (30 days)", budget_row),
+        ("Burn Rate (multiple of the budget)", burn_row),
+        ("Service-Level Indicators", [
+            ts("API Error Ratio (client requests)", [("birthday_scheduler:slo_availability_errors:ratio_rate5m", "5xx share, 5m")],
+               "percentunit", [(None, GREEN), (0.001, RED)],
+               description="Scrapes and probes (/metrics, /healthz, /readyz) are left out of the SLIs."),
+            ts("API Requests Slower than 0.5 s / 1 s", [("birthday_scheduler:slo_latency_p95_errors:ratio_rate5m", "> 0.5 s"),
+                                                      ("birthday_scheduler:slo_latency_p99_errors:ratio_rate5m", "> 1 s")],
+               "percentunit"),
+            ts("Failed Delivery Attempts", [("birthday_scheduler:slo_delivery_errors:ratio_rate5m", "failed share, 5m")], "percentunit",
+               [(None, GREEN), (0.005, RED)]),
+            logs("API and Worker Errors (logs)", '{service=~"birthday-api|birthday-worker", level=~"ERROR|CRITICAL"}',
+                 "What spends the budget: the error lines of the API and the workers."),
+        ]),
+    ]
+
+
+def security():
+    return "security", "Security", "30s", [
+        ("Authentication and Authorization", [
+            ts("Authentication Failures", [("sum by (auth_type) (rate(birthday_scheduler_authentication_failures_total[5m]))", "{{auth_type}}")],
+               "ops", [(None, GREEN), (0.1, YELLOW), (1, RED)], description="Bad or missing tokens and admin logins; a sustained rise is guessing."),
+            ts("Authorization Denials", [("sum by (resource, action) (rate(birthday_scheduler_authorization_denials_total[5m]))", "{{resource}} {{action}}")],
+               "ops", [(None, GREEN), (0.1, YELLOW)]),
+            ts("401 and 403 Responses", [('sum by (status) (rate(birthday_scheduler_api_requests_total{status=~"401|403"}[5m]))', "{{status}}")],
+               "reqps"),
+            bars("API Key Usage (top 10, 1h)", [("topk(10, sum by (key_id) (increase(birthday_scheduler_api_key_usage_total[1h])))", "{{key_id}}")]),
+        ]),
+        ("Abuse", [
+            ts("Rate Limit Violations by Path", [("sum by (path) (rate(birthday_scheduler_rate_limit_exceeded_total[5m]))", "{{path}}")],
+               "reqps", [(None, GREEN), (1, YELLOW)]),
+            bars("Rate-Limited Client Networks (top 10, 1h)",
+                 [("topk(10, sum by (client_ip) (increase(birthday_scheduler_rate_limit_exceeded_total[1h])))", "{{client_ip}}")],
+                 description="Client addresses as networks (/24, /48); past the first distinct ones a process sees, 'other'."),
+            ts("Suspicious Activity", [("sum by (activity_type) (rate(birthday_scheduler_suspicious_activity_total[5m]))", "{{activity_type}}")],
+               "ops", [(None, GREEN), (0.01, RED)]),
+            stat("CSRF Violations (24h)", "sum(increase(birthday_scheduler_csrf_violations_total[24h]))", "short",
+                 [(None, GREEN), (1, RED)], decimals=0),
+        ]),
+        ("Logs", [
+            logs("Security Events (logs)",
+                 '{service="birthday-api", level=~"WARNING|ERROR|CRITICAL"} |~ "(?i)auth|forbidden|denied|throttl|csrf|suspicious"',
+                 "API lines about authentication, permissions, throttling and CSRF, beside the counters above."),
+        ]),
+    ]
+
+
+def cost():
+    return "cost", "Cost", "5m", [
+        ("Spend", [
+            stat("Projected Monthly Cost", "sum(birthday_scheduler_infrastructure_cost_usd_hourly) * 730\n"
+                 "+ (sum(rate(birthday_scheduler_api_call_cost_usd_total[1d])) or vector(0)) * 86400 * 30",
+                 "currencyUSD", [(None, BLUE)], decimals=0,
+                 description="Infrastructure at its current hourly cost for 730 hours, plus vendor calls at the last day's rate for 30 days."),
+            stat("Infrastructure per Hour", "sum(birthday_scheduler_infrastructure_cost_usd_hourly)", "currencyUSD", [(None, BLUE)], decimals=2),
+            stat("Vendor Calls (24h)", "sum(increase(birthday_scheduler_api_call_cost_usd_total[24h]))", "currencyUSD", [(None, BLUE)], decimals=2),
+            stat("Cost per Active User", "birthday_scheduler_cost_per_user_usd", "currencyUSD", [(None, BLUE)], decimals=4,
+                 description="Vendor calls and infrastructure over the last 30 days, per user with an upcoming occasion."),
+        ]),
+        ("Breakdown", [
+            pie("Infrastructure by Resource", [("sum by (resource_type) (birthday_scheduler_infrastructure_cost_usd_hourly)", "{{resource_type}}")],
+                "currencyUSD"),
+            ts("Vendor Call Cost by Vendor and Type", [("sum by (vendor, message_type) (rate(birthday_scheduler_api_call_cost_usd_total[1h])) * 3600",
+                                                        "{{vendor}} {{message_type}}")], "currencyUSD", stack=True,
+               description="US dollars per hour at the last hour's rate."),
+            ts("Message Cost by Type", [("sum by (message_type) (rate(birthday_scheduler_messages_cost_usd_total[1h])) * 3600", "{{message_type}}")],
+               "currencyUSD", stack=True, description="US dollars per hour of messages sent."),
+            ts("Cost per Message Sent", [("sum(increase(birthday_scheduler_messages_cost_usd_total[1h]))\n"
+                                          "/ sum(increase(birthday_scheduler_messages_sent_total[1h]))", "per message")], "currencyUSD",
+               description="Vendor cost of the last hour over the messages it sent."),
+        ]),
+    ]
+
+
+DASHBOARDS = [executive, api, messages, database, infrastructure, external, slo, security, cost]
 
 
 def variables(uid):

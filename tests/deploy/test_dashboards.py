@@ -5,49 +5,33 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
+
+from observability import inventory as contract
 
 from .conftest import DEPLOY, load_module, tool
 
 generate = load_module(DEPLOY / "grafana" / "generate.py", "grafana_generate")
 inventory = load_module(DEPLOY / "promql_inventory.py", "promql_inventory")
 
-PLAN_PANELS = {
-    "Executive Overview": ["Total Messages Today", "Success Rate %", "Active Users", "API Uptime %", "Messages Sent Over Time",
-                           "Error Rate Trend", "Response Time P95", "Queue Depth", "Users by Timezone", "Messages by Region",
-                           "System Health", "Circuit Breaker Status", "Recent Alerts"],
-    "API Performance": ["Requests per Second", "Top 10 Endpoints by Traffic", "Traffic Heatmap (24h)", "Error Rate % (by endpoint)",
-                        "Errors by Status Code (4xx vs 5xx)", "Error Spike Detection", "P50/P95/P99 Response Time",
-                        "Latency Distribution Heatmap", "Slow Requests (>1s) Count", "Concurrent Requests",
-                        "Request/Response Size Distribution", "Rate Limit Hits"],
-    "Message Processing": ["Messages Scheduled (rate)", "Messages Sent (rate, by type)", "Messages Failed (rate, by error type)",
-                           "Success Rate Trend", "Time to Delivery Distribution", "Delivery Latency P95", "Retry Attempt Distribution",
-                           "Idempotency Skips", "Queue Depth Over Time", "Messages in DLQ", "Processing Rate vs Production Rate",
-                           "Unacked Messages", "Active Workers", "Worker Utilization %", "Task Completion Rate", "Worker Errors"],
-    "Database Performance": ["Active Connections", "Idle Connections", "Connection Pool Usage %", "Connection Wait Time",
-                             "Query Duration P95 (by table)", "Slow Queries (>100ms)", "Queries per Second", "Rows Affected Distribution",
-                             "Transaction Duration P95", "Deadlock Count", "Database Size Growth", "Cache Hit Rate",
-                             "Connections by State", "Locks by Type", "Replication Lag", "Vacuum/Autovacuum Activity"],
-    "Infrastructure & Resources": ["CPU Usage % (per pod)", "CPU Throttling", "Event Loop Lag", "Memory Usage (RSS)", "Heap Usage",
-                                   "Garbage Collection Pauses", "Memory Leak Detection (trend)", "Queue Depth Saturation",
-                                   "Connection Pool Saturation", "Disk I/O Wait Time", "Network Bandwidth Usage", "Process Restarts",
-                                   "OOM Kills", "File Descriptor Exhaustion", "Thread Pool Exhaustion"],
-    "External Dependencies": ["Response Time by Vendor", "Error Rate by Vendor", "Timeout Count", "Request Rate", "Circuit State",
-                              "Failure Threshold Proximity", "Circuit Breaker Events", "Queue Depth Trend", "Consumer Count",
-                              "Message Publish/Consume Rate", "Connection Count", "Cache Hit Rate", "Eviction Rate", "Memory Usage",
-                              "Commands per Second"],
-}
-# Panels the project adds beyond the plan, after the plan's own.
-PROJECT_PANELS = {
-    "External Dependencies": ["Webhook Attempts by Outcome", "Webhook Failure Ratio", "Webhook Latency",
-                              "Webhook Events Dead (24h)"],
-}
+# The plan's six dashboards and their panel titles (observability/inventory.yaml).
+PLAN_PANELS = {title: list(panels) for title, panels in contract.load().dashboards.items()}
+# Panels the project adds to a plan dashboard, after the plan's own.
+PROJECT_PANELS = yaml.safe_load(contract.PATH.read_text()).get("project_additions", {}).get("dashboards", {})
+
+
+NEW_DASHBOARDS = {"SLOs and Error Budgets", "Security", "Cost"}
+# Promtail's labels (deploy/promtail/promtail-config.yaml) and the services that log.
+LOKI_LABELS = {"level", "service", "environment"}
+SERVICES = {"birthday-api", "birthday-worker", "birthday-beat"}
 
 
 def boards():
     return {b["title"]: b for b in (json.loads(p.read_text()) for p in (DEPLOY / "grafana" / "dashboards").glob("*.json"))}
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_committed_json_is_the_generators_output():
     expected = generate.render()
     committed = {p.name: p.read_text() for p in (DEPLOY / "grafana" / "dashboards").glob("*.json")}
@@ -58,10 +42,43 @@ def test_committed_json_is_the_generators_output():
 
 def test_the_six_dashboards_have_every_plan_panel():
     found = boards()
-    assert set(found) == set(PLAN_PANELS)
+    assert set(found) == set(PLAN_PANELS) | NEW_DASHBOARDS
     for title, panels in PLAN_PANELS.items():
-        have = [p["title"] for p in found[title]["panels"] if p["type"] != "row"]
+        # Log panels sit beside the plan's metrics panels they explain, in a row of their own.
+        have = [p["title"] for p in found[title]["panels"] if p["type"] not in ("row", "logs")]
         assert have == panels + PROJECT_PANELS.get(title, []), title
+
+
+def test_the_slo_dashboard_shows_budget_left_and_burn_rate_for_every_slo():
+    board = boards()["SLOs and Error Budgets"]
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    records = {r["record"] for p in (DEPLOY / "prometheus" / "rules").glob("*.yml")
+               for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"] if "record" in r}
+    for key in ("availability", "latency_p95", "latency_p99", "delivery", "queue"):
+        budget = f"birthday_scheduler:slo_{key}_error_budget_remaining:ratio30d"
+        assert budget in records and any(budget in e for e in exprs), key
+        for window in ("5m", "1h", "6h", "3d"):
+            assert any(f"slo_{key}_errors:ratio_rate{window} / " in e for e in exprs), (key, window)
+
+
+def test_log_panels_query_loki_by_promtails_labels():
+    queries = inventory.logql_queries()
+    assert {q.where.split(" / ")[0] for q in queries} >= {"API Performance", "Message Processing", "Security",
+                                                         "SLOs and Error Budgets"}
+    # Loki is not run by the tests; LogQL is checked here for what would make a panel empty or
+    # invalid: a stream selector first, only the labels Promtail sets, services that exist,
+    # balanced quotes and braces, line filters after the selector.
+    for q in queries:
+        m = re.fullmatch(r'\{([^}]*)\}((?:\s*(?:\|=|!=|\|~|!~)\s*"(?:[^"\\]|\\.)*")*)', q.expr)
+        assert m, q.where
+        for label, op, value in re.findall(r'(\w+)\s*(=~|!~|=|!=)\s*"([^"]*)"', m.group(1)):
+            assert label in LOKI_LABELS, (q.where, label)
+            if label == "service":
+                assert set(value.split("|")) <= SERVICES, (q.where, value)
+            if op in ("=~", "!~"):
+                re.compile(value)
+        for pattern in re.findall(r'\|~\s*"((?:[^"\\]|\\.)*)"', m.group(2)):
+            re.compile(pattern)
 
 
 def test_plan_queries_and_thresholds_are_used():
@@ -94,13 +111,14 @@ def test_dashboards_link_runbooks_and_traces_and_use_provisioned_datasources():
                 assert p["datasource"]["uid"] in uids, (title, p["title"])
 
 
+@pytest.mark.integration  # runs the generator and promtool
 def test_inventory_finds_every_query_and_all_of_them_parse(tmp_path):
     queries = inventory.inventory()
     kinds = {}
     for q in queries:
         kinds[q.kind] = kinds.get(q.kind, 0) + 1
-    targets = sum(len(p.get("targets", [])) for b in boards().values() for p in b["panels"])
-    assert kinds == {"dashboard": targets, "alert": 32, "record": 40}
+    targets = sum(len(p.get("targets", [])) for b in boards().values() for p in b["panels"] if p["type"] != "logs")
+    assert kinds == {"dashboard": targets, "alert": 32, "record": 45}
     # Only label_replace's capture-group references ($1, ${1}) may keep a dollar sign.
     unexpanded = [q.evaluable for q in queries if "$" in re.sub(r"\$\{?\d", "", q.evaluable)]
     assert not unexpanded

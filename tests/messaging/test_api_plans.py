@@ -86,7 +86,7 @@ def assert_index_range_scan(plan: dict, indexes: set[str]):
 
 
 DUE = "messaging_msg_due_id_idx"
-STATUS_DUE = "messaging_msg_status_due_idx"
+STATUS_DUE = "messaging_message_status_idx"
 
 
 @pytest.mark.parametrize("query, indexes", [

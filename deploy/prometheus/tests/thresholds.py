@@ -1,0 +1,310 @@
+"""Writes the promtool tests that pin every alert's threshold and `for`.
+
+    python deploy/prometheus/tests/thresholds.py            # rewrite thresholds*.test.yml
+    python deploy/prometheus/tests/thresholds.py --check    # exit 1 if the committed files are stale
+
+For each alert: a series just over its threshold (within 2.5% of it, or the nearest integer for
+integer-valued series) is silent one evaluation before the `for` has run and firing at the
+evaluation it has; a series just under it is silent throughout. The values below are written out
+by hand from the plan's thresholds, not read from the rule files, so a rule that changes its
+threshold or `for` fails these tests (tests/deploy/mutate_alerts.py checks that it does).
+"""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+GiB = 1024 ** 3
+
+
+def firing(alert, expr_time, count=1):
+    return {"expr": f'count(ALERTS{{alertname="{alert}",alertstate="firing"}})', "eval_time": expr_time,
+            "exp_samples": [{"labels": "{}", "value": count}]}
+
+
+def silent(alert, expr_time):
+    return {"expr": f'count(ALERTS{{alertname="{alert}",alertstate="firing"}})', "eval_time": expr_time,
+            "exp_samples": []}
+
+
+def over(alert, what, series, fires_at, step=1, count=1):
+    """Just over the threshold: silent one evaluation before `fires_at` (minutes), firing at it."""
+    return {"name": f"{alert}: {what} fires at {fires_at}m, not at {fires_at - step}m", "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series.items()],
+            "promql_expr_test": [silent(alert, f"{fires_at - step}m"), firing(alert, f"{fires_at}m", count)]}
+
+
+def under(alert, what, series, until):
+    """Just under the threshold: silent at every whole 5 minutes up to `until`."""
+    return {"name": f"{alert}: {what} stays silent", "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series.items()],
+            "promql_expr_test": [silent(alert, f"{t}m") for t in range(5, until + 1, 5)]}
+
+
+def counter(per_minute, minutes=40):
+    return f"0+{per_minute:g}x{minutes}"
+
+
+def gauge(value, minutes=40):
+    return f"{value:g}x{minutes}"
+
+
+API = 'birthday_scheduler_api_requests_total{{method="POST",path="{path}",status="{status}"}}'
+PROBE = 'birthday_scheduler_api_requests_total{method="GET",path="metrics",status="200"}'
+
+
+def api_errors(errors, ok):
+    # Scrapes beside the client requests: the alert must read the client share only.
+    return {API.format(path="user", status="500"): counter(errors), API.format(path="user", status="201"): counter(ok),
+            PROBE: counter(600)}
+
+
+def histogram(name, labels, cumulative):
+    """{le: cumulative count per minute} as counter series of a histogram."""
+    out = {}
+    for le, count in cumulative.items():
+        out[f'{name}_bucket{{{labels},le="{le}"}}'] = counter(count)
+    out[f"{name}_count{{{labels}}}"] = counter(cumulative["+Inf"])
+    return out
+
+
+def latency(cumulative):
+    return histogram("birthday_scheduler_api_response_time_seconds", 'method="POST",path="user",status="201"', cumulative)
+
+
+def vendor_latency(cumulative):
+    return histogram("birthday_scheduler_external_api_response_time_seconds", 'vendor="email-service",status="200"',
+                     cumulative)
+
+
+def pool(active, size, waiting):
+    labels = 'instance="api-1:8000",pool_name="default"'
+    return {f'birthday_scheduler_database_connections{{{labels},state="active"}}': gauge(active),
+            f'birthday_scheduler_database_connections{{{labels},state="idle"}}': gauge(size - active),
+            f"birthday_scheduler_database_pool_size{{{labels}}}": gauge(size),
+            f"birthday_scheduler_database_pool_requests_waiting{{{labels}}}": gauge(waiting)}
+
+
+def storage(blocks, limit):
+    return {'prometheus_tsdb_storage_blocks_bytes{instance="prometheus:9090"}': gauge(blocks),
+            'prometheus_tsdb_retention_limit_bytes{instance="prometheus:9090"}': gauge(limit)}
+
+
+def alert_cases():
+    """Alerts of alert-rules.yml and meta-rules.yml, evaluated every minute.
+    A ratio of rates over counters starting at 0 has its value from the second sample (1m) on; a
+    rate alone reaches its value once the window is full (5m for [5m])."""
+    q = 'birthday_scheduler_queue_depth{queue_name="deliveries"}'
+    dlq = 'birthday_scheduler_queue_dlq_messages{dlq_name="deliveries.dead"}'
+    sent = 'birthday_scheduler_messages_sent_total{message_type="birthday",status_code="200"}'
+    failed = 'birthday_scheduler_messages_failed_total{message_type="birthday",error_type="vendor_5xx",retry_count="1"}'
+    return [
+        # ServiceDown: up == 0 for 1m.
+        over("ServiceDown", "API target down", {'up{job="birthday-scheduler-api",instance="api-1:8000"}': gauge(0)}, 1),
+        under("ServiceDown", "API target up", {'up{job="birthday-scheduler-api",instance="api-1:8000"}': gauge(1)}, 20),
+        # HighErrorRate: > 10% for 5m.
+        over("HighErrorRate", "10.5% of client requests failing", api_errors(21, 179), 6),
+        under("HighErrorRate", "9.5% of client requests failing", api_errors(19, 181), 30),
+        # ElevatedErrorRate: > 5% for 5m.
+        over("ElevatedErrorRate", "5.1% of client requests failing", api_errors(51, 949), 6),
+        under("ElevatedErrorRate", "4.9% of client requests failing", api_errors(49, 951), 30),
+        # LowMessageSuccessRate: < 99.5% for 10m.
+        over("LowMessageSuccessRate", "99.4% of deliveries succeeding", {sent: counter(994), failed: counter(6)}, 11),
+        under("LowMessageSuccessRate", "99.6% of deliveries succeeding", {sent: counter(996), failed: counter(4)}, 35),
+        # QueueDepthCritical: > 5000 for 5m.
+        over("QueueDepthCritical", "5100 messages queued", {q: gauge(5100)}, 5),
+        under("QueueDepthCritical", "4900 messages queued", {q: gauge(4900)}, 30),
+        # QueueDepthHigh: > 1000 for 10m.
+        over("QueueDepthHigh", "1020 messages queued", {q: gauge(1020)}, 10),
+        under("QueueDepthHigh", "980 messages queued", {q: gauge(980)}, 30),
+        # CircuitBreakerOpen: == 1 for 2m (0 closed, 1 open).
+        over("CircuitBreakerOpen", "breaker open", {'birthday_scheduler_circuit_breaker_open{service_name="email-vendor"}': gauge(1)}, 2),
+        under("CircuitBreakerOpen", "breaker closed", {'birthday_scheduler_circuit_breaker_open{service_name="email-vendor"}': gauge(0)}, 20),
+        # DatabasePoolExhausted: in use > 90% of the pool's size, or any request waiting, for 3m.
+        over("DatabasePoolExhausted", "91 of 100 connections in use", pool(91, 100, 0), 3),
+        under("DatabasePoolExhausted", "89 of 100 connections in use, none waiting", pool(89, 100, 0), 20),
+        over("DatabasePoolExhausted", "1 request waiting with the pool mostly idle", pool(10, 100, 1), 3),
+        # SchedulerNotExecuting: last success > 7200 s ago for 5m. Last success at 0: 7200 s at
+        # 120m is not over it, 7260 s at 121m is, so it fires at 126m.
+        over("SchedulerNotExecuting", "no success for just over 2 h",
+             {'birthday_scheduler_cron_job_last_success_timestamp{job_name="scheduler_tick"}': gauge(0, 200)}, 126),
+        # HighResponseTime: p95 > 0.5 s for 5m. 1000 requests a minute; p95 is interpolated in
+        # the bucket that holds the 950th: (0.5, 1] with 949 below 0.5 s gives 0.5098 s, (0.25,
+        # 0.5] with 926 below 0.25 s and 951 below 0.5 s gives 0.49 s.
+        over("HighResponseTime", "p95 0.51 s", latency({"0.25": 900, "0.5": 949, "1.0": 1000, "+Inf": 1000}), 6),
+        under("HighResponseTime", "p95 0.49 s", latency({"0.25": 926, "0.5": 951, "1.0": 1000, "+Inf": 1000}), 30),
+        # ExternalAPISlowResponse: vendor p95 > 5 s for 10m; the same interpolation around 5 s.
+        over("ExternalAPISlowResponse", "vendor p95 5.1 s", vendor_latency({"2.0": 900, "5.0": 949, "10.0": 1000, "+Inf": 1000}), 11),
+        under("ExternalAPISlowResponse", "vendor p95 4.9 s",
+              vendor_latency({"2.0": 900, "5.0": 952, "10.0": 1000, "+Inf": 1000}), 30),
+        # HighMemoryUsage: RSS > 1.5 GiB for 5m.
+        over("HighMemoryUsage", "RSS 1.53 GiB", {'process_resident_memory_bytes{job="birthday-scheduler-api",instance="api-1:8000"}': gauge(round(1.53 * GiB))}, 5),
+        under("HighMemoryUsage", "RSS 1.47 GiB", {'process_resident_memory_bytes{job="birthday-scheduler-api",instance="api-1:8000"}': gauge(round(1.47 * GiB))}, 30),
+        # DLQMessagesAccumulating: > 10 for 15m.
+        over("DLQMessagesAccumulating", "11 dead letters", {dlq: gauge(11)}, 15),
+        under("DLQMessagesAccumulating", "10 dead letters", {dlq: gauge(10)}, 35),
+        # FrequentWorkerRestarts: any restart in 5m, for 1m. One restart at 3m.
+        over("FrequentWorkerRestarts", "one restart", {'birthday_scheduler_worker_restarts_total{worker_id="worker-1"}': "0 0 0 1x20"}, 4),
+        under("FrequentWorkerRestarts", "no restart", {'birthday_scheduler_worker_restarts_total{worker_id="worker-1"}': gauge(0)}, 20),
+        # SlowDatabaseQueries: > 1 slow query/s for 10m.
+        over("SlowDatabaseQueries", "1.02 slow queries/s", {'birthday_scheduler_database_slow_queries_total{table="users_user"}': counter(61.2)}, 15),
+        under("SlowDatabaseQueries", "0.98 slow queries/s", {'birthday_scheduler_database_slow_queries_total{table="users_user"}': counter(58.8)}, 30),
+        # DeliveriesBehindSchedule: any message overdue for 10m.
+        over("DeliveriesBehindSchedule", "one message overdue", {'birthday_scheduler_messages_overdue{message_type="birthday"}': gauge(1)}, 10),
+        under("DeliveriesBehindSchedule", "nothing overdue", {'birthday_scheduler_messages_overdue{message_type="birthday"}': gauge(0)}, 30),
+        # ScrapeTargetDown: a non-API target down (up == 0) for 5m.
+        over("ScrapeTargetDown", "exporter down", {'up{job="celery-exporter",instance="celery-exporter:9808"}': gauge(0)}, 5),
+        under("ScrapeTargetDown", "exporter up", {'up{job="celery-exporter",instance="celery-exporter:9808"}': gauge(1)}, 20),
+        # PrometheusStorageNearlyFull: blocks > 85% of a set size limit for 15m.
+        over("PrometheusStorageNearlyFull", "86% of the limit", storage(86, 100), 15),
+        under("PrometheusStorageNearlyFull", "84% of the limit", storage(84, 100), 30),
+        over("PrometheusStorageNearlyFull", "the smallest limit, 1 byte, full", storage(1, 1), 15),
+        under("PrometheusStorageNearlyFull", "no limit set", storage(10, 0), 30),
+        # AlertmanagerNotificationsFailing: any failed notification in 5m, for 5m.
+        over("AlertmanagerNotificationsFailing", "one failure a minute",
+             {'alertmanager_notifications_failed_total{integration="slack",instance="alertmanager:9093"}': counter(1)}, 6),
+        under("AlertmanagerNotificationsFailing", "no failure",
+              {'alertmanager_notifications_failed_total{integration="slack",instance="alertmanager:9093"}': counter(0)}, 20),
+        # GrafanaApiErrors: any 5xx in 5m, for 10m.
+        over("GrafanaApiErrors", "one 5xx a minute", {'grafana_api_response_status_total{code="500",instance="grafana:3000"}': counter(1)}, 11),
+        under("GrafanaApiErrors", "no 5xx", {'grafana_api_response_status_total{code="500",instance="grafana:3000"}': counter(0)}, 20),
+    ]
+
+
+def cumulative(segments):
+    """promtool values of a counter from [(minutes, increment per minute)], one sample a minute."""
+    parts, value = [], 0.0
+    for i, (minutes, inc) in enumerate(segments):
+        start = value if i == 0 else value + inc
+        count = minutes if i == 0 else minutes - 1
+        parts.append(f"{start:.12g}+{inc:.12g}x{count}")
+        value = start + inc * count
+    return " ".join(parts)
+
+
+# SLO: (error budget, {series: "good", "bad" or "total"}).
+_LAT = 'birthday_scheduler_api_response_time_seconds{part}{{method="POST",path="user",status="201"{le}}}'
+SLOS = {
+    "Availability": (0.001, {API.format(path="user", status="201"): "good", API.format(path="user", status="500"): "bad"}),
+    # Requests under 0.5 s and under 1 s are the good ones of the p95 and p99 objectives.
+    "LatencyP95": (0.05, {_LAT.format(part="_bucket", le=',le="0.5"'): "good", _LAT.format(part="_bucket", le=',le="1.0"'): "good",
+                          _LAT.format(part="_count", le=""): "total"}),
+    "LatencyP99": (0.01, {_LAT.format(part="_bucket", le=',le="0.5"'): "good", _LAT.format(part="_bucket", le=',le="1.0"'): "good",
+                          _LAT.format(part="_count", le=""): "total"}),
+    "DeliverySuccess": (0.005, {
+        'birthday_scheduler_messages_sent_total{message_type="birthday",status_code="200"}': "good",
+        'birthday_scheduler_messages_failed_total{message_type="birthday",error_type="vendor_5xx",retry_count="1"}': "bad"}),
+}
+
+
+def slo_series(slo, segments):
+    """Counters for [(minutes, requests per minute, bad share)] of an SLO."""
+    share = {"good": lambda v, s: v * (1 - s), "bad": lambda v, s: v * s, "total": lambda v, s: v}
+    return {series: cumulative([(m, share[part](v, s)) for m, v, s in segments]) for series, part in SLOS[slo][1].items()}
+
+
+def slo_cases():
+    """Burn-rate alerts, per threshold of a window pair (`for` 2m page, 15m ticket). Every
+    window's ratio equals a constant error share, so a constant share pins the pair whose
+    factor is the lower one (6x page, 1x ticket); the higher pair (14.4x, 3x) needs the other
+    pair kept false by a long window that still holds healthy traffic."""
+    out = []
+    for slo, (budget, _) in SLOS.items():
+        page, ticket = f"SLO{slo}BurnRatePage", f"SLO{slo}BurnRateTicket"
+        b = budget
+        # 6h/30m at 6x: a constant 6.1x burn pages at 3m; 5.9x never.
+        out.append(over(page, "a constant 6.1x burn", slo_series(slo, [(40, 1000, 6.1 * b)]), 3))
+        out.append(under(page, "a constant 5.9x burn", slo_series(slo, [(40, 1000, 5.9 * b)]), 30))
+        # 1h/5m at 14.4x: 5 h healthy, then 14.7x. The 1h ratio passes 14.4x 59 minutes in
+        # (14.7 * 59/60), 6h stays under 6x (14.7 * 59/360); it pages 2 minutes later, at 6h01m.
+        # At 14.1x the 1h ratio never passes 14.4x and 6h stays under 6x until 7h33m.
+        out.append(over(page, "14.7x for an hour after 5 healthy hours",
+                        slo_series(slo, [(300, 1000, 0), (150, 1000, 14.7 * b)]), 361))
+        out.append(dict(under(page, "14.1x for 2 hours after 5 healthy hours",
+                              slo_series(slo, [(300, 1000, 0), (150, 1000, 14.1 * b)]), 450),
+                        promql_expr_test=[silent(page, f"{t}m") for t in range(300, 451, 10)]))
+        # 3d/6h at 1x: a constant 1.02x burn opens a ticket at 16m; 0.98x never.
+        out.append(over(ticket, "a constant 1.02x burn", slo_series(slo, [(40, 1000, 1.02 * b)]), 16))
+        out.append(under(ticket, "a constant 0.98x burn", slo_series(slo, [(60, 1000, 0.98 * b)]), 60))
+        # 1d/2h at 3x: a 10-minute outage (100% errors, 100,000 requests a minute), 6 healthy hours at double traffic, then
+        # 3.06x. The outage keeps the 1d ratio far above 3x; once it has left the 6h window
+        # (6h10m) the 3d/6h pair is false (6h: healthy traffic dilutes the burn below 1x), so the
+        # ticket opened by the outage resolves; the 2h ratio passes 3x 119 minutes into the
+        # burn (3.06m / (m + 2(120 - m)) > 3) and the ticket opens again 15 minutes later.
+        # At 2.94x the 2h ratio never passes 3x.
+        outage = [(10, 100000, 1.0), (360, 2000, 0)]
+        out.append(over(ticket, "3.06x for 2 hours after an outage and 6 healthy hours",
+                        slo_series(slo, outage + [(160, 1000, 3.06 * b)]), 370 + 119 + 15))
+        out.append(dict(under(ticket, "2.94x for 2.5 hours after an outage and 6 healthy hours",
+                              slo_series(slo, outage + [(160, 1000, 2.94 * b)]), 530),
+                        promql_expr_test=[silent(ticket, f"{t}m") for t in range(390, 531, 10)]))
+    return out
+
+
+def registrations(burst_per_30m, burst_from=340, samples=380):
+    """Users created every 30 minutes: a week of hours alternating 4 and 6 sign-ups (mean 5 an
+    hour, standard deviation 1), then a steady burst from sample `burst_from` (170h)."""
+    values, pattern = [0], [2, 2, 3, 3]
+    for i in range(1, samples + 1):
+        values.append(values[-1] + (burst_per_30m if i > burst_from else pattern[(i - 1) % 4]))
+    return " ".join(f"{v:g}" for v in values)
+
+
+def anomaly_cases():
+    """UnusualUserRegistrationRate: |rate - 7-day mean| > 2 standard deviations for 1h, on a
+    10-minute evaluation step (it needs a week of history). 7.5 sign-ups an hour deviate by
+    2.4-2.5 deviations from 170h40m on, so it fires at 171h40m; 6.5 an hour deviate by 1.5."""
+    alert = "UnusualUserRegistrationRate"
+    name = 'birthday_scheduler_users_created_total{timezone_region="Europe"}'
+    return [
+        {"name": f"{alert}: 7.5 sign-ups an hour against 5 +- 1 fires at 171h40m, not at 171h30m", "interval": "30m",
+         "input_series": [{"series": name, "values": registrations(3.75)}],
+         "promql_expr_test": [silent(alert, "171h30m"), firing(alert, "171h40m")]},
+        {"name": f"{alert}: 6.5 sign-ups an hour against 5 +- 1 stays silent", "interval": "30m",
+         "input_series": [{"series": name, "values": registrations(3.25)}],
+         "promql_expr_test": [silent(alert, f"{t}m") for t in range(171 * 60, 190 * 60 + 1, 30)]},
+    ]
+
+
+FILES = {
+    "thresholds.test.yml": lambda: {
+        "rule_files": ["../rules/alert-rules.yml", "../rules/meta-rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": alert_cases(),
+    },
+    "anomaly-thresholds.test.yml": lambda: {
+        "rule_files": ["../rules/alert-rules.yml"],
+        "evaluation_interval": "10m",
+        "tests": anomaly_cases(),
+    },
+    "slo-thresholds.test.yml": lambda: {
+        "rule_files": ["../rules/slo-rules.yml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": ["birthday_scheduler_slo_recordings", "birthday_scheduler_slo_error_budget",
+                             "birthday_scheduler_slo_burn_rate"],
+        "tests": slo_cases(),
+    },
+}
+
+
+def render():
+    header = "# Generated by thresholds.py: edit that, then run it.\n"
+    return {name: header + yaml.safe_dump(make(), sort_keys=False, width=200) for name, make in FILES.items()}
+
+
+def main(argv):
+    files = render()
+    if "--check" in argv:
+        stale = [n for n, text in files.items() if not (HERE / n).exists() or (HERE / n).read_text() != text]
+        for n in stale:
+            print(f"stale: {n}", file=sys.stderr)
+        return 1 if stale else 0
+    for n, text in files.items():
+        (HERE / n).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

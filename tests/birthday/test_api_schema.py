@@ -1,0 +1,66 @@
+"""The OpenAPI document is valid and describes what the API really does."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.integration  # runs the system's processes
+def test_schema_validates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "openapi: 3" in out.read_text()
+
+
+@pytest.fixture
+def schema(db):
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)
+
+
+def test_schema_declares_bearer_auth_on_user_endpoints_only(schema):
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer",
+        "description": "An integrator token issued with `manage.py create_api_token NAME`.",
+    }
+    for method in ("get", "post"):
+        assert schema["paths"]["/user"][method]["security"] == [{"bearerAuth": []}]
+    for path in ("/healthz", "/readyz"):
+        assert "security" not in schema["paths"][path]["get"]
+    assert "security" not in schema
+
+
+def test_schema_lists_error_responses_with_their_body(schema):
+    post = schema["paths"]["/user"]["post"]["responses"]
+    assert {"201", "400", "401", "409", "413", "415", "429"} <= set(post)
+    assert post["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    detail = schema["paths"]["/user/{id}"]
+    assert {"get", "put", "patch", "delete"} <= set(detail)
+    assert [param["schema"]["type"] for param in detail["get"]["parameters"] if param["name"] == "id"] == ["integer"]
+    assert "404" in detail["get"]["responses"] and "404" in detail["delete"]["responses"]
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"error", "detail", "fields"}
+
+
+def test_schema_documents_filters_and_pagination(schema):
+    names = {param["name"] for param in schema["paths"]["/user"]["get"]["parameters"]}
+    assert names == {"page", "page_size", "timezone", "birthday_month"}
+    listing = schema["components"]["schemas"]["PaginatedUserList"]
+    assert {"count", "next", "previous", "results"} <= set(listing["properties"])
+
+
+def test_swagger_ui_is_served_without_a_token(db):
+    response = APIClient().get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower()
