@@ -49,7 +49,7 @@ def send_one_birthday(simulator, settings, error_rate=0.0) -> Message:
     simulator.configure(error_rate=error_rate)
     make_user(birthday=clock.now().date().replace(year=1990), now=clock.now() - datetime.timedelta(days=1))
     scheduler_services.run_tick()
-    from tests.integration.queues import drain_task_args
+    from tests.queues import drain_task_args
 
     delivery.deliver_batch([mid for batch in drain_task_args() for mid in batch])
     return Message.objects.get()
