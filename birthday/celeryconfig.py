@@ -28,7 +28,6 @@ worker_hijack_root_logger = False
 task_default_queue = DELIVERY_QUEUE
 task_routes = {
     "scheduler.*": {"queue": SCHEDULER_QUEUE},
-    "messaging.dispatch": {"queue": SCHEDULER_QUEUE},
     "observability.*": {"queue": SCHEDULER_QUEUE},
     "messaging.deliver": {"queue": DELIVERY_QUEUE},
     "webhooks.*": {"queue": WEBHOOK_QUEUE},
@@ -76,8 +75,8 @@ beat_schedule = {
         "schedule": float(settings.SCHEDULER_TICK_SECONDS),
         "options": {"expires": float(settings.SCHEDULER_TICK_SECONDS) * 5},
     },
-    "messaging-dispatch": {
-        "task": "messaging.dispatch",
+    "scheduler-dispatch": {
+        "task": "scheduler.dispatch",
         "schedule": float(settings.DISPATCH_INTERVAL_SECONDS),
         "options": {"expires": float(settings.DISPATCH_INTERVAL_SECONDS) * 5},
     },

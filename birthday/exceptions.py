@@ -17,19 +17,9 @@ from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from core.exceptions import ConflictError
+
 log = logging.getLogger(__name__)
-
-
-class ConflictError(Exception):
-    """The request contradicts data that already exists (e.g. an email already taken).
-
-    Raised by services, which know nothing of HTTP; the handler turns it into a 409.
-    """
-
-    def __init__(self, fields: dict[str, list[str]], detail: str = "The request conflicts with existing data."):
-        super().__init__(detail)
-        self.fields = fields
-        self.detail = detail
 
 
 # Seconds a client is asked to wait before retrying while the database is unreachable: about

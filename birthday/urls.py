@@ -16,10 +16,8 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("messaging.urls")),
     path("", include("webhooks.urls")),
-    # Ahead of django_prometheus's own view: this one aggregates every worker process and
-    # speaks OpenMetrics (exemplars) when asked.
+    # Aggregates every gunicorn worker through the multiprocess directory.
     path("metrics", metrics_view, name="metrics"),
-    path("", include("django_prometheus.urls")),
 ]
 
 # API clients get the API's JSON error shape instead of Django's HTML pages.

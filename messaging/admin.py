@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice import display
+from backoffice.mixins import NotDeletableHere
 
 from . import operations, selectors
 from .models import DeliveryAttempt, Message
@@ -67,7 +68,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(NotDeletableHere, admin.ModelAdmin):
     list_display = ("id", "user", "kind", "occasion_date", "due_utc", "due_local", "status", "attempts", "failures",
                     "sent_utc")
     list_filter = ("status", "kind", "occasion_date", "due_at")
@@ -93,9 +94,6 @@ class MessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        # A deleted message would let its occasion be sent again.
-        return False
 
     @admin.display(description="recipient")
     def recipient(self, message):

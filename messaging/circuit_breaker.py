@@ -70,11 +70,6 @@ class CircuitBreaker:
             return CLOSED
         return OPEN if self.clock() < open_until else HALF_OPEN
 
-    def allow(self) -> tuple[bool, float]:
-        """(may call the vendor now, seconds to wait before asking again if not)."""
-        admitted, wait = self.admit(1)
-        return (True, 0.0) if admitted else (False, wait)
-
     def admit(self, calls: int) -> tuple[int, float]:
         """How many of `calls` may go to the vendor now: all while closed, none while open, one
         (the probe) while half-open; and the seconds to wait before trying the rest."""
@@ -102,12 +97,6 @@ class CircuitBreaker:
         return failures, successes
 
     # --- Recording -------------------------------------------------------------------------
-
-    def record_success(self) -> None:
-        self.record(successes=1, failures=0)
-
-    def record_failure(self) -> None:
-        self.record(successes=0, failures=1)
 
     def record(self, successes: int, failures: int) -> None:
         """Report the outcomes of a batch of calls at once.

@@ -2,6 +2,8 @@ import uuid
 
 from django.db import models
 
+from . import outcomes
+
 
 class Message(models.Model):
     """One message per (user, occasion type, occasion date): the database forbids a second.
@@ -75,13 +77,7 @@ class Message(models.Model):
 class DeliveryAttempt(models.Model):
     """One call to the vendor for a message: the read-only delivery history operators see."""
 
-    class Outcome(models.TextChoices):
-        SENT = "sent"
-        REJECTED = "rejected"
-        RATE_LIMITED = "rate_limited"
-        SERVER_ERROR = "server_error"
-        TIMEOUT = "timeout"
-        CONNECTION_ERROR = "connection_error"
+    Outcome = models.TextChoices("Outcome", [(name.upper(), name) for name in outcomes.ALL])
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
     number = models.PositiveIntegerField()

@@ -5,8 +5,7 @@ import datetime
 from django.db import transaction
 from django.db.models import Count
 
-from core import clock
-from scheduler.models import Occasion
+from core import calendar, clock, occasions
 
 from . import outbox
 from .models import Message
@@ -14,21 +13,35 @@ from .models import Message
 RETRYABLE_BY_OPERATOR = (Message.Status.DEAD, Message.Status.FAILED, Message.Status.EXPIRED)
 
 
-def counts_by_status(now: datetime.datetime | None = None) -> dict[str, int]:
-    """Messages by status, plus `due`: occasions whose time has come but have no message yet."""
-    now = now or clock.now()
+class UnknownMessages(LookupError):
+    """Ids an operator named that are not messages at all."""
+
+    def __init__(self, ids):
+        self.ids = sorted(ids)
+        super().__init__(f"no message with id {', '.join(map(str, self.ids))}")
+
+
+def counts_by_status() -> dict[str, int]:
+    """Messages by status (every status, zero included)."""
     counts = {status: 0 for status in Message.Status.values}
     counts.update(dict(Message.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
-    counts["due"] = Occasion.objects.filter(due_at__lte=now).count()
     return counts
 
 
 def retry_messages(message_ids=None, statuses=(Message.Status.DEAD,)) -> int:
-    """Give dead (or failed, or expired) messages a fresh retry budget and publish them now."""
+    """Give dead (or failed, or expired) messages a fresh retry budget and publish them now.
+
+    Named ids that are not messages at all raise UnknownMessages (nothing is retried then); a
+    named message in another status is left alone and not counted.
+    """
     now = clock.now()
     rows = Message.objects.filter(status__in=[s for s in statuses if s in RETRYABLE_BY_OPERATOR])
     if message_ids is not None:
-        rows = rows.filter(id__in=list(message_ids))
+        message_ids = {int(message_id) for message_id in message_ids}
+        unknown = message_ids - set(Message.objects.filter(id__in=message_ids).values_list("id", flat=True))
+        if unknown:
+            raise UnknownMessages(unknown)
+        rows = rows.filter(id__in=message_ids)
     with transaction.atomic():
         count = rows.update(status=Message.Status.PENDING, failures=0, dispatch_after=now, last_error="", updated_at=now)
     outbox.dispatch_ready(now)
@@ -37,12 +50,16 @@ def retry_messages(message_ids=None, statuses=(Message.Status.DEAD,)) -> int:
 
 @transaction.atomic
 def send_now(user, kind: str = "birthday") -> Message | None:
-    """Send the user's next `kind` message now rather than at its due time.
+    """Send the user's next `kind` message now rather than at its due time, exactly once.
 
-    An unsent message is made ready at once. Otherwise the user's next occurrence is
-    materialised early; its unique row means it is not sent again on the day itself.
+    An unsent message is made ready at once. Otherwise the next occurrence that has no message
+    yet gets its row now, due now: the delivery accepts it (its date is still the occasion and
+    its due instant has come), and when the real date comes the tick finds the row and the
+    unique (user, kind, date) constraint keeps it from being created, or sent, again.
+    Returns None when the user has no such occasion.
     """
     now = clock.now()
+    occasion_type = occasions.get(kind)
     unsent = (
         Message.objects.select_for_update()
         .filter(user=user, kind=kind, status__in=[Message.Status.PENDING, Message.Status.RETRY])
@@ -52,18 +69,26 @@ def send_now(user, kind: str = "birthday") -> Message | None:
     if unsent is not None:
         unsent.status = Message.Status.PENDING
         unsent.dispatch_after = now
-        unsent.save(update_fields=["status", "dispatch_after", "updated_at"])
+        unsent.due_at = min(unsent.due_at, now)
+        unsent.save(update_fields=["status", "dispatch_after", "due_at", "updated_at"])
         message = unsent
     else:
-        occasion = Occasion.objects.select_for_update().filter(user=user, kind=kind).first()
-        if occasion is None:
+        local_date = occasion_type.next_on_or_after(user, calendar.local_today(user.timezone, now))
+        if local_date is None:
             return None
+        taken = set(
+            Message.objects.filter(user=user, kind=kind, occasion_date__gte=local_date).values_list(
+                "occasion_date", flat=True
+            )
+        )
+        while local_date in taken:
+            local_date = occasion_type.next_on_or_after(user, local_date + datetime.timedelta(days=1))
         inserted = outbox.create_messages(
-            [outbox.NewMessage(user_id=user.pk, kind=kind, occasion_date=occasion.local_date, due_at=now)], now
+            [outbox.NewMessage(user_id=user.pk, kind=kind, occasion_date=local_date, due_at=now)], now
         )
         if not inserted:
-            return None
-        message = Message.objects.get(user=user, kind=kind, occasion_date=occasion.local_date)
+            return None  # a concurrent send_now or tick made it first
+        message = Message.objects.get(pk=inserted[0].id)
     transaction.on_commit(lambda: outbox.dispatch_ready(now))
     return message
 
@@ -86,7 +111,11 @@ class NotRetryable(Exception):
 def retry_message(*, message_id: int, statuses=RETRYABLE_BY_API) -> Message:
     """Retry one dead or failed message, as `retry_messages` does; the conditional UPDATE on the
     status is what makes a concurrent retry, or a retry of a sent message, impossible."""
-    if not retry_messages([message_id], statuses=statuses):
+    try:
+        retried = retry_messages([message_id], statuses=statuses)
+    except UnknownMessages:
+        raise MessageNotFound(message_id) from None
+    if not retried:
         status = Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
         if status is None:
             raise MessageNotFound(message_id)

@@ -11,7 +11,6 @@ worker) is published again.
 
 import dataclasses
 import datetime
-import time
 import uuid
 
 from django.conf import settings
@@ -113,23 +112,6 @@ def _insert_portable(cursor, chunk: list[NewMessage], now: datetime.datetime) ->
     return cursor.fetchall()
 
 
-def run_dispatch(scheduled_for: datetime.datetime | None = None) -> int:
-    """The periodic dispatch job: publish what is ready, reporting the run like any job."""
-    started_at = clock.now()
-    started = time.monotonic()
-    status = "failure"
-    published = 0
-    try:
-        published = dispatch_ready(started_at)
-        status = "success"
-        return published
-    finally:
-        signals.scheduler_job_ran.send(
-            sender=__name__, job_name="dispatch", status=status, duration_seconds=time.monotonic() - started,
-            scheduled_for=scheduled_for, started_at=started_at, messages_scheduled=published,
-        )
-
-
 def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> int:
     """Publish every row whose `dispatch_after` has passed; expire rows past the catch-up window.
 
@@ -199,7 +181,8 @@ def _announce_expired(rows, now) -> None:
 
 
 def _publish(message_ids: list[int]) -> None:
-    from birthday.celery import app
+    # The project's Celery app (birthday/celery.py, loaded with the settings) is the current one.
+    from celery import current_app as app
 
     size = settings.DELIVERY_BATCH_SIZE
     chunks = [message_ids[i : i + size] for i in range(0, len(message_ids), size)]
@@ -207,3 +190,25 @@ def _publish(message_ids: list[int]) -> None:
         for chunk in chunks:
             app.send_task(DELIVER_TASK, args=[chunk], producer=producer)
     signals.tasks_published.send(sender=__name__, count=len(chunks), queue=DELIVERY_QUEUE, messages=len(message_ids))
+
+
+UNSENT = (Message.Status.PENDING, Message.Status.QUEUED, Message.Status.RETRY)
+
+
+def move_unsent(user, occasion_type, now: datetime.datetime) -> None:
+    """The user's schedule fields for this occasion changed: re-time each unsent message whose
+    date is still the occasion (a time zone change), remove the others, so no stale message
+    goes out. A message already being sent or sent is left alone; the unique constraint keeps
+    the new schedule from sending that date again."""
+    unsent = Message.objects.select_for_update().filter(user=user, kind=occasion_type.name, status__in=UNSENT)
+    for message in unsent:
+        if not occasion_type.falls_on(user, message.occasion_date):
+            message.delete()
+            continue
+        message.due_at = occasion_type.due_at(user, message.occasion_date)
+        if message.due_at > now:
+            # Not due any more in the new zone: back to pending; a task already on the queue
+            # finds it unclaimable and the dispatcher publishes it again when it is due.
+            message.status = Message.Status.PENDING
+            message.dispatch_after = message.due_at
+        message.save(update_fields=["due_at", "status", "dispatch_after", "updated_at"])

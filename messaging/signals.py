@@ -28,10 +28,6 @@ idempotency_skipped = Signal()
 # count: int, queue: str  (tasks published), messages: int
 tasks_published = Signal()
 
-# job_name: str, status: "success" | "failure", duration_seconds: float,
-# scheduled_for: datetime | None, started_at: datetime, messages_scheduled: int
-scheduler_job_ran = Signal()
-
 # vendor: str, state: "closed" | "open" | "half_open"
 circuit_state_changed = Signal()
 

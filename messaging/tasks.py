@@ -1,16 +1,12 @@
 """Celery tasks: each body only calls a service. Retries live in the database (the outbox's
-`dispatch_after`), not in Celery, so a lost or failed task is re-published, never dropped."""
+`dispatch_after`), not in Celery, so a lost or failed task is re-published, never dropped.
+The periodic dispatch that publishes ready messages is a scheduler job (scheduler/tasks.py)."""
 
 from celery import shared_task
 
-from . import delivery, outbox
+from . import delivery
 
 
 @shared_task(name="messaging.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(message_ids: list[int]) -> None:
     delivery.deliver_batch([int(message_id) for message_id in message_ids])
-
-
-@shared_task(name="messaging.dispatch", acks_late=True, ignore_result=True)
-def dispatch() -> None:
-    outbox.run_dispatch()

@@ -9,7 +9,6 @@ sockets inherited from the parent must not be shared.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import email.utils
 import http.client
@@ -22,8 +21,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Mapping
 
 from .models import DeliveryAttempt
 
@@ -56,12 +54,6 @@ class VendorResult:
     @property
     def sent(self) -> bool:
         return self.outcome == Outcome.SENT
-
-
-class SendJob(NamedTuple):
-    email: str
-    message: str
-    idempotency_key: str
 
 
 class VendorClient:
@@ -313,23 +305,19 @@ def _header_seconds(value: str | None) -> float | None:
     return when.timestamp() - time.time()
 
 
-# --- One client and one thread pool per process ------------------------------------------------
+# --- One client per process ------------------------------------------------
 
 _lock = threading.Lock()
 _client: VendorClient | None = None
 _client_pid: int | None = None
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-_executor_pid: int | None = None
-_executor_size = 0
 
 
 def _after_fork_in_child() -> None:
     # Another thread of the parent may have held the lock at fork time; the child must not
-    # inherit it locked. The old client and pool belong to the parent and are dropped unused.
-    global _lock, _client, _client_pid, _executor, _executor_pid, _executor_size
+    # inherit it locked. The old client belongs to the parent and is dropped unused.
+    global _lock, _client, _client_pid
     _lock = threading.Lock()
-    _client = _client_pid = _executor = _executor_pid = None
-    _executor_size = 0
+    _client = _client_pid = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -363,42 +351,3 @@ def reset_client() -> None:
         if _client is not None and _client_pid == os.getpid():
             _client.close()
         _client = _client_pid = None
-
-
-def _get_executor(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    global _executor, _executor_pid, _executor_size
-    pid = os.getpid()
-    with _lock:
-        if _executor is None or _executor_pid != pid or _executor_size < workers:
-            old = _executor if _executor_pid == pid else None
-            _executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vendor-send")
-            _executor_pid, _executor_size = pid, workers
-            if old is not None:
-                old.shutdown(wait=False)
-        return _executor
-
-
-def send_many(
-    jobs: Iterable[SendJob | Sequence[str]], concurrency: int | None = None, client: VendorClient | None = None
-) -> list[VendorResult]:
-    """Send a batch with at most `concurrency` calls in flight; results are in `jobs` order."""
-    from django.conf import settings
-
-    jobs = [SendJob(*job) for job in jobs]
-    client = client or get_client()
-    limit = max(1, min(concurrency or settings.DELIVERY_CONCURRENCY, len(jobs) or 1))
-    if limit == 1:
-        return [client.send(*job) for job in jobs]
-    executor = _get_executor(max(limit, settings.DELIVERY_CONCURRENCY))
-    results: list[VendorResult | None] = [None] * len(jobs)
-    pending: dict[concurrent.futures.Future, int] = {}
-    next_index = 0
-    while next_index < len(jobs) or pending:
-        # Submit no more than `limit` at once, even when the shared pool is larger.
-        while next_index < len(jobs) and len(pending) < limit:
-            pending[executor.submit(client.send, *jobs[next_index])] = next_index
-            next_index += 1
-        done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-        for future in done:
-            results[pending.pop(future)] = future.result()
-    return results  # type: ignore[return-value]

@@ -12,13 +12,12 @@ This module needs no Django settings: gunicorn's master uses it before Django is
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import re
-import traceback
 
 from opentelemetry import trace
+from pythonjsonlogger import json as jsonlogger
 
 from . import request_id
 
@@ -145,40 +144,53 @@ def _timestamp(record: logging.LogRecord) -> str:
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; `extra=` fields are kept (masked) beside the fixed ones."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """python-json-logger's formatter with the fixed fields first and everything masked;
+    `extra=` fields are kept (masked) beside the fixed ones."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("reserved_attrs", sorted(_RESERVED))
+        kwargs.setdefault("json_ensure_ascii", False)
+        kwargs.setdefault("json_default", str)
+        super().__init__(*args, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
         try:
-            message = record.getMessage()
+            record.getMessage()
         except Exception as exc:  # a malformed log call must not lose the line
-            message = f"{record.msg!r} (unformattable arguments: {type(exc).__name__})"
-        entry = {
+            record.msg = f"{record.msg!r} (unformattable arguments: {type(exc).__name__})"
+            record.args = None
+        return super().format(record)
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        extras: dict = {}
+        super().add_fields(extras, record, message_dict)
+        log_record.update({
             "timestamp": _timestamp(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask(message),
+            "message": mask(record.getMessage()),
             "service": getattr(record, "service", None) or service_name(),
             "environment": getattr(record, "environment", None) or environment_name(),
             "trace_id": getattr(record, "trace_id", None),
             "span_id": getattr(record, "span_id", None),
             "request_id": getattr(record, "request_id", None),
-        }
+        })
         if getattr(record, "task_id", None):
-            entry["task_id"] = record.task_id
-            entry["task_name"] = record.task_name
-        entry["process"] = record.process
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_") and key not in entry:
-                entry[key] = _mask_value(value)
-        if record.exc_info:
-            entry["exception"] = mask("".join(traceback.format_exception(*record.exc_info)).rstrip())
-            entry["exception_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        elif record.exc_text:
-            entry["exception"] = mask(record.exc_text)
-        if record.stack_info:
-            entry["stack"] = mask(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+            log_record["task_id"] = record.task_id
+            log_record["task_name"] = record.task_name
+        log_record["process"] = record.process
+        exception = extras.pop("exc_info", None)
+        stack = extras.pop("stack_info", None)
+        for key, value in extras.items():
+            if key not in log_record:
+                log_record[key] = _mask_value(value)
+        if exception:
+            log_record["exception"] = mask(str(exception))
+            if record.exc_info and record.exc_info[0]:
+                log_record["exception_type"] = record.exc_info[0].__name__
+        if stack:
+            log_record["stack"] = mask(str(stack))
 
 
 class TextFormatter(logging.Formatter):

@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
+from core.traces import MessageTraceIds
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_NAME = "birthday"
@@ -140,7 +142,8 @@ def build_tracer_provider(role: str, environ=None, exporters: list[SpanExporter]
 
     `exporters` replaces the environment's choice (tests pass an in-memory exporter)."""
     environ = os.environ if environ is None else environ
-    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ))
+    provider = TracerProvider(resource=build_resource(role, environ), sampler=build_sampler(environ),
+                              id_generator=MessageTraceIds())
     if exporters is not None:
         for exporter in exporters:
             provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from backoffice import display
+from backoffice.mixins import NotDeletableHere
 
 from .models import Occasion
 
@@ -18,7 +19,7 @@ class OccasionTimes:
 
 
 @admin.register(Occasion)
-class OccasionAdmin(OccasionTimes, admin.ModelAdmin):
+class OccasionAdmin(OccasionTimes, NotDeletableHere, admin.ModelAdmin):
     """Each user's next occurrences: what the tick will pick up, and when."""
 
     list_display = ("user", "kind", "local_date", "due_utc", "due_local")
@@ -31,12 +32,9 @@ class OccasionAdmin(OccasionTimes, admin.ModelAdmin):
     show_full_result_count = False
 
     # Read-only: the schedule follows the recipient's dates (edit those); a deleted occasion
-    # would be a message never sent.
+    # would be a message never sent (NotDeletableHere).
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False

@@ -3,35 +3,22 @@
 import dataclasses
 import datetime
 import logging
-import time
 
 from django.conf import settings
 from django.db import connection, transaction
 from opentelemetry import trace
 
-from messaging import outbox, signals
-from messaging.models import Message
+from core import clock, occasions
 from core.refs import user_ref
+from messaging import outbox, signals
 
-from core import calendar, clock, occasions
+from .jobs import reporting
 from .models import Occasion
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-UNSENT = (Message.Status.PENDING, Message.Status.QUEUED, Message.Status.RETRY)
 ADVANCE_CHUNK = 5000
-
-
-def next_due(user, occasion_type, now: datetime.datetime) -> tuple[datetime.date, datetime.datetime] | None:
-    """The next occurrence on or after the user's local today (a user created on their
-    birthday after SEND_HOUR is still owed today's message), or None without an anchor date."""
-    anchor = occasion_type.anchor(user)
-    if anchor is None:
-        return None
-    today = calendar.local_today(user.timezone, now)
-    local_date = calendar.next_occurrence(anchor, today, settings.FEB29_POLICY)
-    return local_date, calendar.due_instant(local_date, user.timezone, settings.SEND_HOUR)
 
 
 @transaction.atomic
@@ -49,7 +36,7 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
         # A new user has no occasion rows yet: one upsert writes them all.
         rows = []
         for occasion_type in occasions.all_types():
-            upcoming = next_due(user, occasion_type, now)
+            upcoming = occasion_type.next_due(user, now)
             if upcoming is not None:
                 rows.append(Occasion(user=user, kind=occasion_type.name, local_date=upcoming[0], due_at=upcoming[1]))
         Occasion.objects.bulk_create(
@@ -59,8 +46,8 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
     for occasion_type in occasions.all_types():
         if not (changed_fields & set(occasion_type.schedule_fields)):
             continue
-        _move_unsent_messages(user, occasion_type, now)
-        upcoming = next_due(user, occasion_type, now)
+        outbox.move_unsent(user, occasion_type, now)
+        upcoming = occasion_type.next_due(user, now)
         if upcoming is None:
             Occasion.objects.filter(user=user, kind=occasion_type.name).delete()
             continue
@@ -68,25 +55,6 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
         Occasion.objects.update_or_create(
             user=user, kind=occasion_type.name, defaults={"local_date": local_date, "due_at": due_at}
         )
-
-
-def _move_unsent_messages(user, occasion_type, now: datetime.datetime) -> None:
-    anchor = occasion_type.anchor(user)
-    unsent = Message.objects.select_for_update().filter(user=user, kind=occasion_type.name, status__in=UNSENT)
-    for message in unsent:
-        still_the_occasion = anchor is not None and message.occasion_date == calendar.occurrence_in_year(
-            anchor, message.occasion_date.year, settings.FEB29_POLICY
-        ) and message.occasion_date.year > anchor.year
-        if not still_the_occasion:
-            message.delete()
-            continue
-        message.due_at = calendar.due_instant(message.occasion_date, user.timezone, settings.SEND_HOUR)
-        if message.due_at > now:
-            # Not due any more in the new zone: back to pending; a task already on the queue
-            # finds it unclaimable and the dispatcher publishes it again when it is due.
-            message.status = Message.Status.PENDING
-            message.dispatch_after = message.due_at
-        message.save(update_fields=["due_at", "status", "dispatch_after", "updated_at"])
 
 
 @dataclasses.dataclass
@@ -105,35 +73,30 @@ def run_tick(now: datetime.datetime | None = None, scheduled_for: datetime.datet
     with SKIP LOCKED, and the message table's unique constraint absorbs any overlap.
     """
     now = now or clock.now()
-    started = time.monotonic()
     result = TickResult(now=now)
-    status = "failure"
-    try:
-        with tracer.start_as_current_span("scheduler.tick") as span:
-            span.set_attribute("scheduler.now", now.isoformat())
-            while True:
-                batch = _materialise_batch(now, settings.SCHEDULE_BATCH_SIZE, result)
-                if batch < settings.SCHEDULE_BATCH_SIZE:
-                    break
-            result.published = outbox.dispatch_ready(now)
-            span.set_attribute("scheduler.messages_scheduled", result.scheduled)
-            span.set_attribute("scheduler.messages_expired", result.expired)
-            span.set_attribute("scheduler.messages_published", result.published)
-            span.set_attribute("scheduler.duplicates", result.duplicates)
-            if scheduled_for is not None:
-                span.set_attribute("scheduler.scheduled_for", scheduled_for.isoformat())
-        status = "success"
-        return result
-    finally:
-        signals.scheduler_job_ran.send(
-            sender=__name__,
-            job_name="scheduler_tick",
-            status=status,
-            duration_seconds=time.monotonic() - started,
-            scheduled_for=scheduled_for,
-            started_at=now,
-            messages_scheduled=result.scheduled,
-        )
+    with reporting("scheduler_tick", sender=__name__, now=now, scheduled_for=scheduled_for) as run, \
+            tracer.start_as_current_span("scheduler.tick") as span:
+        span.set_attribute("scheduler.now", now.isoformat())
+        while True:
+            batch = _materialise_batch(now, settings.SCHEDULE_BATCH_SIZE, result)
+            run.messages = result.scheduled
+            if batch < settings.SCHEDULE_BATCH_SIZE:
+                break
+        result.published = outbox.dispatch_ready(now)
+        span.set_attribute("scheduler.messages_scheduled", result.scheduled)
+        span.set_attribute("scheduler.messages_expired", result.expired)
+        span.set_attribute("scheduler.messages_published", result.published)
+        span.set_attribute("scheduler.duplicates", result.duplicates)
+        if scheduled_for is not None:
+            span.set_attribute("scheduler.scheduled_for", scheduled_for.isoformat())
+    return result
+
+
+def run_dispatch(scheduled_for: datetime.datetime | None = None) -> int:
+    """The periodic dispatch job: publish what is ready (messaging's outbox), reported like the tick."""
+    with reporting("dispatch", sender=__name__, scheduled_for=scheduled_for) as run:
+        run.messages = outbox.dispatch_ready(run.started_at)
+    return run.messages
 
 
 def _advance(advanced: list[Occasion]) -> None:
@@ -204,15 +167,12 @@ def _materialise_batch(now: datetime.datetime, limit: int, result: TickResult) -
                     expired=expired,
                 )
             )
-            anchor = occasion_type.anchor(occasion.user)
-            if anchor is None:
+            following = occasion_type.next_on_or_after(occasion.user, occasion.local_date + datetime.timedelta(days=1))
+            if following is None:
                 removed.append(occasion.pk)
                 continue
-            following = calendar.next_occurrence(
-                anchor, occasion.local_date + datetime.timedelta(days=1), settings.FEB29_POLICY
-            )
             occasion.local_date = following
-            occasion.due_at = calendar.due_instant(following, occasion.user.timezone, settings.SEND_HOUR)
+            occasion.due_at = occasion_type.due_at(occasion.user, following)
             advanced.append(occasion)
         with tracer.start_as_current_span("scheduler.create_messages") as span:
             inserted = outbox.create_messages(rows, now)

@@ -6,6 +6,7 @@ from celery.signals import before_task_publish
 from . import services
 
 TICK_TASK = "scheduler.tick"
+DISPATCH_TASK = "scheduler.dispatch"
 
 
 @before_task_publish.connect
@@ -21,3 +22,9 @@ def tick(self) -> None:
     stamp = getattr(self.request, "scheduled_for", None) or (self.request.headers or {}).get("scheduled_for")
     scheduled_for = datetime.datetime.fromisoformat(stamp) if stamp else None
     services.run_tick(scheduled_for=scheduled_for)
+
+
+@shared_task(name=DISPATCH_TASK, acks_late=True, ignore_result=True)
+def dispatch() -> None:
+    """Publish the outbox's ready messages (retries, re-publishes of lost tasks) between ticks."""
+    services.run_dispatch()

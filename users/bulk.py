@@ -6,7 +6,7 @@ Every row is checked by the very serializer POST /user uses. Its natural key is 
 compared case-insensitively: a row whose email already exists (or appeared earlier in the same
 input) is a `duplicate` and changes nothing, which makes re-sending an import harmless. With an
 Idempotency-Key, rows created by an earlier import under the same key answer `created` again.
-Occasions are computed for every created user with the scheduler's own `next_due` and written
+Occasions are computed for every created user with each occasion type's own `next_due` and written
 in the same transaction as the users.
 """
 
@@ -27,7 +27,6 @@ from rest_framework.exceptions import ValidationError
 
 from core import clock, occasions
 from scheduler.models import Occasion
-from scheduler.services import next_due
 
 from .models import User
 from .serializers import UserSerializer
@@ -228,7 +227,7 @@ def _occasions_of(data: dict, now: datetime.datetime) -> list[tuple]:
     user = User(**data)
     found = []
     for occasion_type in occasions.all_types():
-        upcoming = next_due(user, occasion_type, now)
+        upcoming = occasion_type.next_due(user, now)
         if upcoming is not None:
             found.append((occasion_type.name, upcoming[0], upcoming[1]))
     return found

@@ -1,15 +1,16 @@
-"""Creating, changing and deleting users, keeping their occasion schedule in step.
+"""Creating, changing and deleting users.
 
-Each operation is one transaction: the user row and its occasions (and any unsent messages
-that have to move) change together or not at all.
+Each operation is one transaction: the user row and whatever the `user_changed` receivers keep
+in step with it (the scheduler's occasions, unsent messages that have to move) change together
+or not at all.
 """
 
 from django.db import IntegrityError, transaction
 
-from birthday.exceptions import ConflictError
-from scheduler.services import sync_occasions
+from core.exceptions import ConflictError
 
 from . import selectors
+from .signals import user_changed
 from .models import User
 
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "birthday", "timezone", "anniversary_date")
@@ -49,7 +50,7 @@ def create_user(data: dict) -> User:
         with transaction.atomic():
             user = User(**data)
             user.save()
-            sync_occasions(user, changed_fields=None)
+            user_changed.send(sender=User, user=user, changed_fields=None)
     except IntegrityError as exc:
         if EMAIL_CONSTRAINT in str(exc):
             raise _email_conflict() from exc
@@ -75,7 +76,7 @@ def update_user(user_id: int, data: dict) -> User:
         for field in changed:
             setattr(user, field, data[field])
         _save(user, update_fields=[*sorted(changed), "updated_at"])
-        sync_occasions(user, changed_fields=changed)
+        user_changed.send(sender=User, user=user, changed_fields=changed)
     return user
 
 

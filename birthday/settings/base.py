@@ -27,7 +27,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by the API itself: the docs work offline
-    "django_prometheus",
     "axes",
     "observability",
     "core",
@@ -40,7 +39,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "observability.metrics.http.HttpMetricsMiddleware",
     "observability.metrics.security.SecurityMetricsMiddleware",
     # First, so every later middleware's log lines (and early responses) carry the request id.
@@ -54,7 +52,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "birthday.urls"

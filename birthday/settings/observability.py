@@ -7,7 +7,6 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import DEBUG, ENVIRONMENT
 from .env import env_float, env_int, env_list, env_str
 
-PROMETHEUS_METRIC_NAMESPACE = ""
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9101)
 BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 9102)
 METRICS_BIND_ADDRESS = env_str("METRICS_BIND_ADDRESS", "0.0.0.0")
@@ -58,6 +57,10 @@ RABBITMQ_MANAGEMENT_URL = env_str("RABBITMQ_MANAGEMENT_URL", "")
 CSRF_FAILURE_VIEW = "observability.metrics.security.csrf_failure"
 # How often beat re-reads the deployment-wide figures (user population, costs) for its scrape.
 METRICS_FLEET_REFRESH_SECONDS = env_float("METRICS_FLEET_REFRESH_SECONDS", 30.0)
+# A message due longer ago than this and not finished counts as behind schedule.
+OVERDUE_AFTER_SECONDS = env_int("OVERDUE_AFTER_SECONDS", 600)
+# A user is active while one of their occasions is due within this many days (users_active_total).
+USERS_ACTIVE_WINDOW_DAYS = env_int("USERS_ACTIVE_WINDOW_DAYS", 30)
 # A query slower than this counts as slow.
 DB_SLOW_QUERY_SECONDS = env_float("DB_SLOW_QUERY_SECONDS", 0.1)
 # Unit costs in USD for the cost metrics.

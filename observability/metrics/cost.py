@@ -22,9 +22,15 @@ def _attempted(sender, kind, outcome, **kwargs):
         MESSAGES_COST.labels(kind).inc(settings.COST_PER_MESSAGE)
 
 
+def infrastructure_hourly() -> float:
+    return (settings.INFRA_COST_DATABASE_USD_HOURLY + settings.INFRA_COST_QUEUE_USD_HOURLY
+            + settings.INFRA_COST_COMPUTE_USD_HOURLY)
+
+
 def trailing_cost_per_user(now: datetime.datetime, active_users: int, days: int = TRAILING_DAYS) -> float:
-    """Vendor calls and sent messages of finished messages due in the last `days` days, per
-    active user. The (status, due_at) index serves the query."""
+    """What the last `days` days cost, per active user: vendor calls and sent messages of the
+    finished messages due in them (the (status, due_at) index serves the query) plus the
+    infrastructure's hourly cost over the same days."""
     if active_users <= 0:
         return 0.0
     totals = Message.objects.filter(
@@ -33,4 +39,5 @@ def trailing_cost_per_user(now: datetime.datetime, active_users: int, days: int 
     ).aggregate(calls=Sum("attempts"), sent=Count("id", filter=Q(status=Message.Status.SENT)))
     calls = totals["calls"] or 0
     sent = totals["sent"] or 0
-    return (calls * settings.COST_PER_VENDOR_CALL + sent * settings.COST_PER_MESSAGE) / active_users
+    usage = calls * settings.COST_PER_VENDOR_CALL + sent * settings.COST_PER_MESSAGE
+    return (usage + infrastructure_hourly() * 24 * days) / active_users

@@ -1,5 +1,6 @@
 """Database metrics from inside Django: every query through an execute wrapper (installed on each
-new connection), transactions through `atomic`, connection set-up time through `connect`.
+new connection), transactions through `atomic`, and the PostgreSQL connection pool's figures
+(wait for a connection, lent out, idle, size, queue) whenever a connection is taken or returned.
 
 Query labels are bounded: the statement's verb (select/insert/update/delete/other) and the first
 table it names, if that table belongs to an installed model; anything else is "other".
@@ -13,13 +14,15 @@ import time
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
 from .definitions import (
+    DB_CONNECTIONS,
     DB_DEADLOCKS,
+    DB_POOL_SIZE,
     DB_POOL_WAIT,
+    DB_POOL_WAITING,
     DB_QUERY_DURATION,
     DB_ROWS_AFFECTED,
     DB_SLOW_QUERIES,
@@ -103,18 +106,57 @@ _transaction_started = threading.local()
 _patched = False
 
 
-def _timed_connect(original):
+def pool_figures(pool) -> None:
+    """The pool's own count of lent-out and idle connections, its size and its queue."""
+    stats = pool.get_stats()
+    size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    DB_CONNECTIONS.labels("default", "active").set(max(0, size - available))
+    DB_CONNECTIONS.labels("default", "idle").set(available)
+    DB_POOL_SIZE.labels("default").set(pool.max_size)
+    DB_POOL_WAITING.labels("default").set(stats.get("requests_waiting", 0))
+
+
+def _timed_get_new_connection(original):
     @functools.wraps(original)
-    def connect(self, *args, **kwargs):
+    def get_new_connection(self, conn_params):
+        pool = self.pool
+        if pool is None:
+            return original(self, conn_params)
         started = time.perf_counter()
         try:
-            return original(self, *args, **kwargs)
+            return original(self, conn_params)
         finally:
-            # Opening a connection, or checking one out of the psycopg pool: the wait before a
-            # query can run.
+            # Only the wait for a pooled connection; opening one is the pool's background work.
             DB_POOL_WAIT.observe(time.perf_counter() - started)
+            pool_figures(pool)
 
-    return connect
+    return get_new_connection
+
+
+def _returned_to_pool(original):
+    @functools.wraps(original)
+    def _close(self):
+        try:
+            return original(self)
+        finally:
+            pool = self.pool
+            if pool is not None:
+                pool_figures(pool)
+
+    return _close
+
+
+_inherited_pools: list = []
+
+
+def forget_inherited_pools() -> None:
+    """After a fork: a pool opened by the parent has no worker threads here and shares its
+    sockets with the parent. Each process opens its own; the parent's stays referenced, so
+    collecting it never closes the parent's connections."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    _inherited_pools.extend(DatabaseWrapper._connection_pools.values())
+    DatabaseWrapper._connection_pools.clear()
 
 
 def _timed_enter(original):
@@ -154,6 +196,9 @@ def install() -> None:
     if _patched:
         return
     _patched = True
-    BaseDatabaseWrapper.connect = _timed_connect(BaseDatabaseWrapper.connect)
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    DatabaseWrapper.get_new_connection = _timed_get_new_connection(DatabaseWrapper.get_new_connection)
+    DatabaseWrapper._close = _returned_to_pool(DatabaseWrapper._close)
     transaction.Atomic.__enter__ = _timed_enter(transaction.Atomic.__enter__)
     transaction.Atomic.__exit__ = _timed_exit(transaction.Atomic.__exit__)

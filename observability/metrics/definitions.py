@@ -60,6 +60,13 @@ MESSAGE_DELIVERY_ATTEMPTS = Counter(
     _name("message_delivery_attempts"), "Total delivery attempts (including retries)",
     ["message_type", "attempt_number"],
 )
+# Deliveries behind schedule: what became due (the tick materialised it) against what went out.
+MESSAGES_DUE = Counter(_name("messages_due"), "Messages the tick materialised because they fell due", ["message_type"])
+MESSAGES_OVERDUE = Gauge(
+    _name("messages_overdue"),
+    "Messages (and occasions not yet materialised) due more than OVERDUE_AFTER_SECONDS ago and not finished",
+    ["message_type"], multiprocess_mode="mostrecent",
+)
 MESSAGE_IDEMPOTENCY_SKIPS = Counter(
     _name("message_idempotency_skips"), "Messages skipped due to idempotency", ["message_type"]
 )
@@ -80,9 +87,18 @@ USER_REGISTRATION_RATE = Gauge(
 
 # --- Database --------------------------------------------------------------------------------------
 
+# The connection pool's own figures, per process (each has its pool), summed over live ones.
 DB_CONNECTIONS = Gauge(
-    _name("database_connections"), "Database connections by state", ["pool_name", "state"],
-    multiprocess_mode="mostrecent",
+    _name("database_connections"), "Pool connections by state (active: lent out, idle: in the pool)",
+    ["pool_name", "state"], multiprocess_mode="livesum",
+)
+DB_POOL_SIZE = Gauge(
+    _name("database_pool_size"), "Most connections the pools may open (DB_POOL_MAX_SIZE per process)",
+    ["pool_name"], multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    _name("database_pool_requests_waiting"), "Requests waiting for a pool connection", ["pool_name"],
+    multiprocess_mode="livesum",
 )
 DB_QUERY_DURATION = Histogram(
     _name("database_query_duration_seconds"), "Database query execution time", ["query_type", "table"],
@@ -97,7 +113,7 @@ DB_TRANSACTION_DURATION = Histogram(
     buckets=[0.01, 0.05, 0.1, 0.5, 1, 2, 5],
 )
 DB_POOL_WAIT = Histogram(
-    _name("database_pool_wait_time_seconds"), "Time waiting for a connection",
+    _name("database_pool_wait_time_seconds"), "Time waiting for a connection from the pool",
     buckets=[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
 )
 DB_ROWS_AFFECTED = Histogram(
@@ -189,14 +205,7 @@ EXTERNAL_RESPONSE_TIME = Histogram(
 )
 EXTERNAL_ERRORS = Counter(_name("external_api_errors"), "External API errors", ["vendor", "error_type"])
 EXTERNAL_TIMEOUTS = Counter(_name("external_api_timeouts"), "External API timeout count", ["vendor", "endpoint"])
-CIRCUIT_STATE = Gauge(
-    _name("external_api_circuit_breaker_state"), "Circuit breaker state: 0 closed, 1 open, 2 half-open",
-    ["vendor"], multiprocess_mode="mostrecent",
-)
-CIRCUIT_OPEN = Gauge(
-    _name("circuit_breaker_open"), "1 while the circuit breaker is open", ["service_name"],
-    multiprocess_mode="mostrecent",
-)
+# The breaker's state gauges are read at scrape time: external.BreakerCollector.
 EXTERNAL_RATE_LIMIT_HITS = Counter(_name("external_api_rate_limit_hits"), "Rate limit answers from vendor", ["vendor"])
 
 # --- Security --------------------------------------------------------------------------------------

@@ -7,58 +7,35 @@
 - Celery beat: an HTTP server on BEAT_METRICS_PORT (started at beat_init); beat, the one
   singleton, also owns the deployment-wide figures in fleet.py.
 
-Every registry answers in the Prometheus text format, or OpenMetrics (with exemplars) when the
-scraper asks for it. All three apply the same access rules (access.py: METRICS_ALLOWED_CIDRS,
+Every registry answers in the Prometheus text format, or OpenMetrics when the scraper asks for
+it. All three apply the same access rules (access.py: METRICS_ALLOWED_CIDRS,
 METRICS_BASIC_AUTH).
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import re
 import socket
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import psutil
 from celery import signals
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
-from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from . import access, exemplars, multiproc, runtime, summary
-from .definitions import (
-    AUTHENTICATION_FAILURES,
-    EXTERNAL_RATE_LIMIT_HITS,
-    EXTERNAL_TIMEOUTS,
-    MESSAGE_IDEMPOTENCY_SKIPS,
-    SUSPICIOUS_ACTIVITY,
-)
+from . import access, initial, multiproc, runtime, summary
 
 log = logging.getLogger(__name__)
 
-_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
-
-
-def prune_dead_processes(directory: str) -> None:
-    """Drop the live-gauge files of processes that died without saying so (SIGKILL, OOM): their
-    in-flight requests and pool slots are gone."""
-    dead = set()
-    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
-        found = _LIVE_FILE.search(os.path.basename(path))
-        if found and not psutil.pid_exists(int(found.group(1))):
-            dead.add(int(found.group(1)))
-    for pid in dead:
-        prometheus_multiprocess.mark_process_dead(pid, directory)
-
 
 class ServiceCollector:
-    """Everything this service's processes recorded, plus what the client cannot do itself: the
-    Summary's quantiles, and exemplars in multiprocess mode."""
+    """Everything this service's processes recorded (prometheus_client's MultiProcessCollector
+    when there is a multiprocess directory), plus the Summary's quantiles, which the client
+    does not compute."""
 
     def describe(self):
         return []
@@ -66,8 +43,7 @@ class ServiceCollector:
     def collect(self):
         directory = multiproc.active_dir()
         if directory:
-            prune_dead_processes(directory)
-            source = exemplars.ExemplarMultiProcessCollector(None, directory)
+            source = MultiProcessCollector(None, directory)
         else:
             source = REGISTRY
         quantiles = summary.PROCESSING.quantile_samples()
@@ -86,9 +62,16 @@ class FleetRefresh:
         return []
 
     def collect(self):
+        from django.db import connection
+
         from . import fleet
 
-        fleet.refresh()
+        try:
+            fleet.refresh()
+        finally:
+            # Each scrape is served by a new thread: its connection goes back to the pool now,
+            # or every scrape would keep one until the pool is exhausted.
+            connection.close()
         return []
 
 
@@ -102,8 +85,12 @@ def registry_for(service: str) -> CollectorRegistry:
             registry = CollectorRegistry(auto_describe=False)
             if service == "beat":
                 registry.register(FleetRefresh())
+            if service in ("worker", "local"):
+                from .external import BreakerCollector
+
+                registry.register(BreakerCollector())
             registry.register(ServiceCollector())
-            registry.register(runtime.RuntimeCollector())
+            registry.register(runtime.RuntimeCollector(network=service in ("beat", "local")))
             _registries[service] = registry
         return _registries[service]
 
@@ -153,47 +140,30 @@ def serve(port: int, service: str) -> ThreadingWSGIServer | None:
 
 # --- per-process initialisation ------------------------------------------------------------------
 
-def initialise_api_process() -> None:
-    """Series that exist from the start, so a scrape shows them (at 0) before their first event."""
+
+def initialise_process(service: str) -> None:
+    """Series that exist from the start, so a scrape shows them (at 0) before their first event,
+    and the probes whose threads a fork does not carry over."""
     runtime.start_process_probes()
-    for auth_type in ("bearer_token", "missing_credentials", "unsupported_scheme", "admin_password"):
-        AUTHENTICATION_FAILURES.labels(auth_type)
-    for activity in ("sql_injection", "path_traversal", "script_injection", "disallowed_host", "suspicious_operation"):
-        SUSPICIOUS_ACTIVITY.labels(activity)
-
-
-def initialise_worker_process() -> None:
-    from core import occasions
-
-    from . import external, scheduler, webhooks
-
-    scheduler.initialise()
-    webhooks.initialise()
-    for occasion_type in occasions.all_types():
-        MESSAGE_IDEMPOTENCY_SKIPS.labels(occasion_type.name)
-    EXTERNAL_TIMEOUTS.labels(settings.VENDOR_NAME, external.ENDPOINT)
-    EXTERNAL_RATE_LIMIT_HITS.labels(settings.VENDOR_NAME)
-    try:
-        from messaging.circuit_breaker import vendor_breaker
-
-        external.set_breaker_state(settings.VENDOR_NAME, vendor_breaker().state)
-    except Exception:  # cache unreachable: the first state change sets it
-        pass
+    initial.initialise(service)
 
 
 @signals.worker_init.connect(dispatch_uid="metrics.exposition.worker_init")
 def _worker_init(**kwargs):
-    initialise_worker_process()
+    initialise_process("worker")
     serve(settings.WORKER_METRICS_PORT, "worker")
 
 
 @signals.worker_process_init.connect(dispatch_uid="metrics.exposition.worker_process_init")
 def _worker_process_init(**kwargs):
-    initialise_worker_process()
+    from . import database
+
+    database.forget_inherited_pools()
+    initialise_process("worker")
 
 
 @signals.beat_init.connect(dispatch_uid="metrics.exposition.beat_init")
 def _beat_init(**kwargs):
     os.environ[runtime.ROOT_PID_ENV] = str(os.getpid())
-    runtime.start_process_probes()
+    initialise_process("beat")
     serve(settings.BEAT_METRICS_PORT, "beat")

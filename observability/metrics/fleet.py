@@ -1,5 +1,5 @@
 """Facts about the whole deployment, not one process: queues as the broker sees them, the user
-population, database connections, the cache server, costs. Refreshed before a scrape of the
+population, deliveries behind schedule, the cache server, costs. Refreshed before a scrape of the
 service that owns them (celery beat: there is exactly one), each at most once per its interval,
 so a scrape never costs more than a few indexed queries and two HTTP calls.
 """
@@ -10,17 +10,15 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection
 
 from core import clock
 from core.queues import DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
 
-from . import broker, cost, users
+from . import broker, cost, overdue, users
 from .definitions import (
     CACHE_EVICTIONS,
     CACHE_SIZE,
     COST_PER_USER,
-    DB_CONNECTIONS,
     INFRASTRUCTURE_COST,
     QUEUE_CONSUMERS,
     QUEUE_CONSUME_RATE,
@@ -32,7 +30,7 @@ from .definitions import (
 )
 
 # Seconds between refreshes; "fleet" means METRICS_FLEET_REFRESH_SECONDS.
-INTERVALS = {"users": "fleet", "queues": 5.0, "cache": 15.0, "database": 15.0, "cost": "fleet"}
+INTERVALS = {"users": "fleet", "queues": 5.0, "cache": 15.0, "overdue": 5.0, "cost": "fleet"}
 WORK_QUEUES = (SCHEDULER_QUEUE, DELIVERY_QUEUE)
 DEAD_LETTER_QUEUES = (DEAD_LETTER_QUEUE,)
 
@@ -61,7 +59,7 @@ def refresh_users() -> None:
 
 
 def refresh_queues() -> None:
-    from birthday.celery import app
+    from celery import current_app as app
 
     names = WORK_QUEUES + DEAD_LETTER_QUEUES
     if not settings.BROKER_IS_AMQP:
@@ -117,40 +115,23 @@ def refresh_cache() -> None:
         _redis_seen[field] = current
 
 
-def refresh_database() -> None:
-    alias = connection.alias
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND backend_type = 'client backend' GROUP BY 1"
-        )
-        rows = dict(cursor.fetchall())
-    states = {"active": 0, "idle": 0, "idle_in_transaction": 0}
-    for state, count in rows.items():
-        key = state.replace(" ", "_")
-        if key.startswith("idle_in_transaction"):
-            key = "idle_in_transaction"
-        if key in states:
-            states[key] += count
-    for state, count in states.items():
-        DB_CONNECTIONS.labels(alias, state).set(count)
+def refresh_overdue() -> None:
+    overdue.refresh(clock.now())
 
 
 def refresh_cost() -> None:
     INFRASTRUCTURE_COST.labels("database").set(settings.INFRA_COST_DATABASE_USD_HOURLY)
     INFRASTRUCTURE_COST.labels("queue").set(settings.INFRA_COST_QUEUE_USD_HOURLY)
     INFRASTRUCTURE_COST.labels("compute").set(settings.INFRA_COST_COMPUTE_USD_HOURLY)
-    if "with_upcoming" not in users.population:
+    if "active" not in users.population:
         refresh_users()
-    COST_PER_USER.set(cost.trailing_cost_per_user(clock.now(), users.population["with_upcoming"]))
+    COST_PER_USER.set(cost.trailing_cost_per_user(clock.now(), users.population["active"]))
 
 
 REFRESHERS = {
     "users": refresh_users,
     "queues": refresh_queues,
     "cache": refresh_cache,
-    "database": refresh_database,
+    "overdue": refresh_overdue,
     "cost": refresh_cost,
 }

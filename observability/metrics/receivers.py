@@ -8,6 +8,6 @@ from . import multiproc, runtime
 database.install()
 security.install_security_log_counter()
 if multiproc.current_service() in ("api", "local"):
-    exposition.initialise_api_process()
+    exposition.initialise_process(multiproc.current_service())
 else:
     runtime.start_process_probes()

@@ -5,7 +5,9 @@ kernel via psutil, so every scraping process reports the same numbers.
 CPU time of exited children stays counted: the kernel adds it to the parent's children times
 once the parent has reaped them. Disk I/O of an exited child is not kept by the kernel, so that
 counter can drop when a pool process is replaced; Prometheus treats the drop as a counter reset.
-Network bytes are the interfaces of the network namespace (the container or pod).
+Network bytes are the interfaces of the network namespace: the whole host outside a container,
+so only one process exports them (beat, or the single local process), not every service as if
+they were its own.
 
 The Node.js runtime metrics of the monitoring plan map to their Python counterparts:
 process_heap_bytes is the data segment (VmData: malloc and pymalloc arenas),
@@ -46,6 +48,9 @@ def _tree(root_pid: int) -> tuple[psutil.Process, list[psutil.Process]]:
 
 
 class RuntimeCollector:
+    def __init__(self, network: bool = False):
+        self.network = network
+
     def describe(self):
         return []
 
@@ -85,11 +90,13 @@ class RuntimeCollector:
         disk.add_metric(["read"], read)
         disk.add_metric(["write"], written)
         yield disk
-        network = CounterMetricFamily(f"{NS}_network_io_bytes", "Network bytes sent/received", labels=["direction"])
-        counters = psutil.net_io_counters()
-        network.add_metric(["in"], counters.bytes_recv)
-        network.add_metric(["out"], counters.bytes_sent)
-        yield network
+        if self.network:
+            network = CounterMetricFamily(f"{NS}_network_io_bytes", "Network bytes sent/received (network namespace)",
+                                          labels=["direction"])
+            counters = psutil.net_io_counters()
+            network.add_metric(["in"], counters.bytes_recv)
+            network.add_metric(["out"], counters.bytes_sent)
+            yield network
         yield GaugeMetricFamily(f"{NS}_file_descriptors_used", "Open file descriptors", value=fds)
         yield GaugeMetricFamily(f"{NS}_thread_count", "Active thread count", value=threads)
         # The standard process_* names, so that restart and descriptor panels work unchanged. The

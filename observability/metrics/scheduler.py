@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.dispatch import receiver
 
-from messaging import signals
+from scheduler.jobs import scheduler_job_ran
 
 from .definitions import (
     CRON_EXECUTIONS,
@@ -24,7 +24,7 @@ from .definitions import (
 )
 
 # Celery task name -> job name used in the metrics.
-JOBS = {"scheduler.tick": "scheduler_tick", "messaging.dispatch": "dispatch"}
+JOBS = {"scheduler.tick": "scheduler_tick", "scheduler.dispatch": "dispatch"}
 
 
 def job_interval(job_name: str) -> float | None:
@@ -34,11 +34,6 @@ def job_interval(job_name: str) -> float | None:
     }.get(job_name)
 
 
-def initialise() -> None:
-    for job in JOBS.values():
-        CRON_MISSED.labels(job)
-
-
 def missed_between(previous: float, current: float, interval: float) -> int:
     gap = current - previous
     if gap <= 1.5 * interval:
@@ -46,7 +41,7 @@ def missed_between(previous: float, current: float, interval: float) -> int:
     return max(0, round(gap / interval) - 1)
 
 
-@receiver(signals.scheduler_job_ran, dispatch_uid="metrics.scheduler.ran")
+@receiver(scheduler_job_ran, dispatch_uid="metrics.scheduler.ran")
 def _ran(sender, job_name, status, duration_seconds, scheduled_for=None, messages_scheduled=0, **kwargs):
     EXECUTION_DURATION.labels(job_name, status).observe(duration_seconds)
     CRON_EXECUTIONS.labels(job_name, status).inc()

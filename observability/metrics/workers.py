@@ -15,8 +15,9 @@ from collections import deque
 
 from celery import signals
 from celery.worker.request import Request
+from prometheus_client import multiprocess
 
-from . import exemplars, runtime, summary
+from . import initial, multiproc, runtime, summary
 from .definitions import (
     ACTIVE_WORKERS,
     QUEUE_CONSUMED,
@@ -98,14 +99,12 @@ def _tick_forever(clock: SlotClock) -> None:
 
 def _start_pool_process() -> None:
     global _clock
-    exemplars.forget_process_state()
     summary.PROCESSING.forget_process_state()
     runtime.start_process_probes()
     ACTIVE_WORKERS.labels(node.worker_type).set(1)
     WORKER_UTILIZATION.labels(node.name).set(0)
     WORKER_IDLE.labels(node.name)
-    for status in ("success", "failure"):
-        WORKER_TASKS_COMPLETED.labels(node.name, status)
+    initial.worker(node.name)
     _clock = SlotClock()
     threading.Thread(target=_tick_forever, args=(_clock,), name="metrics-utilization", daemon=True).start()
 
@@ -148,12 +147,22 @@ def _worker_process_init(**kwargs):
 @signals.worker_process_shutdown.connect(dispatch_uid="metrics.workers.process_shutdown")
 def _worker_process_shutdown(**kwargs):
     summary.PROCESSING.flush()
-    from prometheus_client import multiprocess
 
-    from . import multiproc
 
-    if multiproc.active_dir():
-        multiprocess.mark_process_dead(os.getpid())
+@signals.worker_ready.connect(dispatch_uid="metrics.workers.ready")
+def _watch_pool_processes(sender=None, **kwargs):
+    """The worker's counterpart of gunicorn's child_exit: when the main process reaps a pool
+    process (however it died, SIGKILL included), prometheus_client drops its live gauges."""
+    pool = getattr(getattr(sender, "pool", None), "_pool", None)
+    original = getattr(pool, "on_process_down", None)
+    if original is None or not multiproc.active_dir():
+        return
+
+    def on_process_down(process):
+        multiprocess.mark_process_dead(process.pid)
+        return original(process)
+
+    pool.on_process_down = on_process_down
 
 
 @signals.task_prerun.connect(dispatch_uid="metrics.workers.prerun")
@@ -178,7 +187,10 @@ def _task_postrun(task_id=None, task=None, state=None, **kwargs):
 
 @signals.task_failure.connect(dispatch_uid="metrics.workers.failure")
 def _task_failure(exception=None, **kwargs):
-    WORKER_ERRORS.labels(node.name, type(exception).__name__[:60] if exception else "unknown").inc()
+    from .initial import TASK_ERROR_TYPES
+
+    name = type(exception).__name__ if exception else "other"
+    WORKER_ERRORS.labels(node.name, name if name in TASK_ERROR_TYPES else "other").inc()
 
 
 @signals.task_internal_error.connect(dispatch_uid="metrics.workers.internal_error")
@@ -187,8 +199,10 @@ def _task_internal_error(**kwargs):
 
 
 @signals.task_rejected.connect(dispatch_uid="metrics.workers.rejected")
+@signals.task_unknown.connect(dispatch_uid="metrics.workers.unknown")
 def _task_rejected(message=None, **kwargs):
-    # A message the worker cannot run at all (unknown task, undecodable): refused outright.
+    # A message the worker cannot run at all (undecodable: task_rejected; a task name nobody
+    # registered: task_unknown): rejected, so the broker dead-letters it.
     QUEUE_CONSUMED.labels(queue_label(getattr(message, "delivery_info", None)), "reject").inc()
 
 

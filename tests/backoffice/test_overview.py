@@ -94,7 +94,7 @@ def test_the_overview_shows_the_figures(admin_client, day):
 def test_an_open_breaker_shows_as_open(admin_client, settings):
     breaker = vendor_breaker()
     for _ in range(settings.CIRCUIT_FAILURE_THRESHOLD):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     assert admin_client.get("/admin/operations/").context["breaker"]["state"] == "open"
 
 

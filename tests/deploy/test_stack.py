@@ -7,6 +7,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from core.queues import DELIVERY_QUEUE
+
 from .conftest import DEPLOY, tool
 
 K8S = DEPLOY / "k8s"
@@ -105,7 +107,7 @@ def test_workers_scale_on_the_deliveries_queue():
     spec = scaled[0]["spec"]
     assert spec["scaleTargetRef"]["name"] == "birthday-worker"
     trigger = spec["triggers"][0]
-    assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == "deliveries"
+    assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == DELIVERY_QUEUE
     assert spec["minReplicaCount"] >= 1 and spec["maxReplicaCount"] > spec["minReplicaCount"]
     # Pod labels match what Prometheus' Kubernetes discovery keeps.
     for name, app in (("birthday-api", "birthday-scheduler-api"), ("birthday-worker", "birthday-scheduler-worker"),

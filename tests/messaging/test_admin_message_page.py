@@ -127,3 +127,19 @@ def test_the_buttons_need_a_logged_in_operator(client, recipient):
     response = client.post(f"/admin/messaging/message/{msg.pk}/retry/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert Message.objects.get().status == "dead"
+
+
+def test_messages_cannot_be_deleted_from_the_list_either(admin_client, recipient):
+    msg = message(recipient, "sent")
+    listed = admin_client.get("/admin/messaging/message/")
+    assert "delete_selected" not in listed.content.decode()
+    admin_client.post("/admin/messaging/message/", {"action": "delete_selected", "_selected_action": [msg.pk],
+                                                    "post": "yes"})
+    assert Message.objects.filter(pk=msg.pk).exists()
+
+
+def test_deleting_a_recipient_still_deletes_their_messages(admin_client, recipient):
+    message(recipient, "sent")
+    response = admin_client.post(f"/admin/users/user/{recipient.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Message.objects.exists()

@@ -59,38 +59,38 @@ def make(clock, name="vendor-test", **overrides):
 
 def open_breaker(breaker):
     for _ in range(breaker.failure_threshold):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     assert breaker.state() == "open"
 
 
 def test_opens_at_the_failure_threshold(clock, transitions):
     breaker = make(clock)
     for _ in range(4):
-        breaker.record_failure()
-    assert breaker.state() == "closed" and breaker.allow() == (True, 0.0)
-    breaker.record_failure()
+        breaker.record(successes=0, failures=1)
+    assert breaker.state() == "closed" and breaker.admit(1) == (1, 0.0)
+    breaker.record(successes=0, failures=1)
     assert breaker.state() == "open"
-    assert breaker.allow() == (False, 60.0)
+    assert breaker.admit(1) == (0, 60.0)
     assert transitions == [("vendor-test", "open")]
 
 
 def test_stays_closed_while_failures_are_below_the_ratio(clock):
     breaker = make(clock)
     for _ in range(11):
-        breaker.record_success()
+        breaker.record(successes=1, failures=0)
     for _ in range(10):
-        breaker.record_failure()  # 10 of 21: below half
+        breaker.record(successes=0, failures=1)  # 10 of 21: below half
     assert breaker.state() == "closed"
-    breaker.record_failure()  # 11 of 22: half
+    breaker.record(successes=0, failures=1)  # 11 of 22: half
     assert breaker.state() == "open"
 
 
 def test_failures_older_than_the_window_do_not_count(clock):
     breaker = make(clock)
     for _ in range(4):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     clock.advance(31)
-    breaker.record_failure()
+    breaker.record(successes=0, failures=1)
     assert breaker.failure_counts() == (1, 0)
     assert breaker.state() == "closed"
 
@@ -99,9 +99,9 @@ def test_state_is_shared_between_instances(clock):
     # Two instances stand for two worker processes: they share nothing but the cache.
     first, second = make(clock), make(clock)
     for _ in range(3):
-        first.record_failure()
+        first.record(successes=0, failures=1)
     for _ in range(2):
-        second.record_failure()
+        second.record(successes=0, failures=1)
     assert first.state() == second.state() == "open"
 
 
@@ -109,7 +109,7 @@ def test_open_refuses_with_the_remaining_wait_then_turns_half_open(clock):
     breaker = make(clock)
     open_breaker(breaker)
     clock.advance(45)
-    assert breaker.allow() == (False, 15.0)
+    assert breaker.admit(1) == (0, 15.0)
     clock.advance(15)
     assert breaker.state() == "half_open"
 
@@ -123,7 +123,7 @@ def test_half_open_admits_exactly_one_probe_across_threads(clock, transitions):
 
     def ask():
         barrier.wait()
-        answers.append(breaker.allow())
+        answers.append(breaker.admit(1))
 
     threads = [threading.Thread(target=ask) for _ in range(20)]
     for thread in threads:
@@ -142,7 +142,7 @@ def _ask_from_process(now, barrier, results):
 
     def ask():
         local.wait()
-        if breaker.allow()[0]:
+        if breaker.admit(1)[0]:
             granted.append(1)
 
     barrier.wait()
@@ -174,13 +174,13 @@ def test_probe_success_closes_and_starts_a_fresh_window(clock, transitions):
     breaker = make(clock)
     open_breaker(breaker)
     clock.advance(60)
-    assert breaker.allow() == (True, 0.0)
-    breaker.record_success()
+    assert breaker.admit(1)[0] == 1
+    breaker.record(successes=1, failures=0)
     assert breaker.state() == "closed"
     assert breaker.failure_counts() == (0, 0)
     # Had the old failures survived, these four would reopen it.
     for _ in range(4):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     assert breaker.state() == "closed"
     assert transitions == [("vendor-test", s) for s in ("open", "half_open", "closed")]
 
@@ -189,12 +189,12 @@ def test_probe_failure_reopens_for_a_full_period_with_a_new_probe_after(clock, t
     breaker = make(clock)
     open_breaker(breaker)
     clock.advance(60)
-    assert breaker.allow()[0]
-    breaker.record_failure()
+    assert breaker.admit(1)[0]
+    breaker.record(successes=0, failures=1)
     assert breaker.state() == "open"
-    assert breaker.allow() == (False, 60.0)
+    assert breaker.admit(1) == (0, 60.0)
     clock.advance(60)
-    assert breaker.allow() == (True, 0.0)  # the failed probe's permit is not left behind
+    assert breaker.admit(1)[0] == 1  # the failed probe's permit is not left behind
     assert transitions == [("vendor-test", s) for s in ("open", "half_open", "open", "half_open")]
 
 
@@ -202,8 +202,8 @@ def test_late_failures_while_open_do_not_extend_it(clock):
     breaker = make(clock)
     open_breaker(breaker)
     clock.advance(30)
-    breaker.record_failure()
-    assert breaker.allow() == (False, 30.0)
+    breaker.record(successes=0, failures=1)
+    assert breaker.admit(1) == (0, 30.0)
 
 
 def test_reset_closes_and_forgets(clock):
@@ -231,8 +231,8 @@ def test_vendor_breaker_follows_settings(settings):
     assert (breaker.name, breaker.failure_threshold, breaker.failure_ratio) == ("acme-mail", 3, 0.75)
     assert (breaker.window_seconds, breaker.open_seconds) == (20, 45)
     for _ in range(3):
-        breaker.record_failure()
-    allowed, wait = breaker.allow()
+        breaker.record(successes=0, failures=1)
+    allowed, wait = breaker.admit(1)
     assert not allowed and 44 < wait <= 45
 
 
@@ -253,7 +253,7 @@ def test_a_batch_of_outcomes_counts_like_the_same_outcomes_one_by_one(clock):
     batched, single = make(clock), make(clock, name="vendor-single")
     batched.record(successes=7, failures=3)
     for _ in range(7):
-        single.record_success()
+        single.record(successes=1, failures=0)
     for _ in range(3):
-        single.record_failure()
+        single.record(successes=0, failures=1)
     assert batched.failure_counts() == single.failure_counts() == (3, 7)

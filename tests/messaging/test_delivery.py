@@ -142,7 +142,7 @@ def test_timeouts_are_retried_and_the_idempotency_key_prevents_a_duplicate(simul
 def test_an_open_circuit_defers_without_spending_attempts(simulator, purge_queues):
     breaker = vendor_breaker()
     for _ in range(breaker.failure_threshold):
-        breaker.record_failure()
+        breaker.record(successes=0, failures=1)
     assert breaker.state() == "open"
     _user, message = queue_due_message()
     result = delivery.deliver_batch([message.id])

@@ -35,6 +35,6 @@ def test_exporter_sees_the_worker_and_its_tasks(processes, purge_queues):
 
     wait_until(lambda: "celery_worker_up{" in metrics() and '} 1.0' in metrics(), timeout=60,
                message="the exporter to see the worker")
-    app.send_task("messaging.dispatch")
-    wait_until(lambda: 'celery_task_succeeded_total{' in metrics() and 'name="messaging.dispatch"' in metrics(),
+    app.send_task("scheduler.dispatch")
+    wait_until(lambda: 'celery_task_succeeded_total{' in metrics() and 'name="scheduler.dispatch"' in metrics(),
                timeout=60, message="the exporter to count the task")

@@ -33,7 +33,7 @@ def test_a_ticks_fan_out_shares_one_request_id_in_json_logs(settings, simulator,
     wait_until(lambda: finished("messaging.deliver"), timeout=10, message="the delivery's log line")
     (delivered,) = finished("messaging.deliver")
     ticks = {line["task_id"]: line for line in finished("scheduler.tick")}
-    dispatches = {line["task_id"]: line for line in finished("messaging.dispatch")}
+    dispatches = {line["task_id"]: line for line in finished("scheduler.dispatch")}
     # Beat started the task that published the delivery; that task's id follows the delivery.
     assert delivered["request_id"] in set(ticks) | set(dispatches)
     for line in list(ticks.values()) + list(dispatches.values()):

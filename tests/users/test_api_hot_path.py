@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from apiauth import services as tokens
 from core import clock
+from scheduler.models import Occasion
 from tests.factories import user_payload
 from users import selectors, services
 from users.serializers import UserSerializer
@@ -25,13 +26,24 @@ def client():
     return api
 
 
-def test_get_user_is_two_queries(client, django_assert_num_queries):
+def test_get_user_is_one_query(client, django_assert_num_queries):
     user = services.create_user({"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com",
                                  "birthday": datetime.date(1990, 3, 4), "timezone": "Europe/Paris",
                                  "anniversary_date": datetime.date(2015, 6, 10)})
-    # The user row, then its occasions; the token and the rate limit are served by Redis.
-    with django_assert_num_queries(2):
-        assert client.get(f"/user/{user.pk}").status_code == 200
+    # The occasions joined to their user; the token and the rate limit are served by Redis.
+    with django_assert_num_queries(1):
+        answer = client.get(f"/user/{user.pk}")
+    assert answer.status_code == 200
+    assert sorted(occasion["type"] for occasion in answer.json()["next_occasions"]) == ["anniversary", "birthday"]
+
+
+def test_a_user_without_occasion_rows_is_still_found(client):
+    user = services.create_user({"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com",
+                                 "birthday": datetime.date(1990, 3, 4), "timezone": "Europe/Paris"})
+    Occasion.objects.filter(user=user).delete()
+    answer = client.get(f"/user/{user.pk}")
+    assert answer.status_code == 200
+    assert answer.json()["id"] == user.pk and answer.json()["next_occasions"] == []
 
 
 def test_post_user_is_one_transaction_and_one_read(client, django_assert_num_queries):

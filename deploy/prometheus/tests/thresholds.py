@@ -199,10 +199,12 @@ SLOS = {
 }
 
 
-def slo_series(slo, segments):
-    """Counters for [(minutes, requests per minute, bad share)] of an SLO."""
+def slo_series(slo, segments, every=1):
+    """Counters for [(minutes, requests per minute, bad share)] of an SLO, a sample every `every`
+    minutes (the test group's interval)."""
     share = {"good": lambda v, s: v * (1 - s), "bad": lambda v, s: v * s, "total": lambda v, s: v}
-    return {series: cumulative([(m, share[part](v, s)) for m, v, s in segments]) for series, part in SLOS[slo][1].items()}
+    return {series: cumulative([(m // every, share[part](v, s) * every) for m, v, s in segments])
+            for series, part in SLOS[slo][1].items()}
 
 
 def slo_cases():
@@ -217,29 +219,34 @@ def slo_cases():
         # 6h/30m at 6x: a constant 6.1x burn pages at 3m; 5.9x never.
         out.append(over(page, "a constant 6.1x burn", slo_series(slo, [(40, 1000, 6.1 * b)]), 3))
         out.append(under(page, "a constant 5.9x burn", slo_series(slo, [(40, 1000, 5.9 * b)]), 30))
-        # 1h/5m at 14.4x: 5 h healthy, then 14.7x. The 1h ratio passes 14.4x 59 minutes in
-        # (14.7 * 59/60), 6h stays under 6x (14.7 * 59/360); it pages 2 minutes later, at 6h01m.
-        # At 14.1x the 1h ratio never passes 14.4x and 6h stays under 6x until 7h33m.
-        out.append(over(page, "14.7x for an hour after 5 healthy hours",
-                        slo_series(slo, [(300, 1000, 0), (150, 1000, 14.7 * b)]), 361))
-        out.append(dict(under(page, "14.1x for 2 hours after 5 healthy hours",
-                              slo_series(slo, [(300, 1000, 0), (150, 1000, 14.1 * b)]), 450),
-                        promql_expr_test=[silent(page, f"{t}m") for t in range(300, 451, 10)]))
+        # 1h/5m at 14.4x: 30 minutes of healthy traffic at 4,000 requests a minute, then 14.7x at
+        # 1,000 a minute. The 1h window is all burn at 90m (14.7x; 89m: 14.7 * 59 / (59 + 4)
+        # < 14.4), while the healthy traffic keeps 6h under 6x (14.7 * 60 / 180 = 4.9): it pages
+        # at 92m. At 14.1x the 1h ratio never passes 14.4x, and 6h passes 6x only at 119m.
+        healthy = [(30, 4000, 0)]
+        out.append(over(page, "14.7x after 30 healthy minutes at 4x the traffic",
+                        slo_series(slo, healthy + [(90, 1000, 14.7 * b)]), 92))
+        out.append(dict(under(page, "14.1x after 30 healthy minutes at 4x the traffic",
+                              slo_series(slo, healthy + [(90, 1000, 14.1 * b)]), 115),
+                        promql_expr_test=[silent(page, f"{t}m") for t in range(80, 116)]))
         # 3d/6h at 1x: a constant 1.02x burn opens a ticket at 16m; 0.98x never.
         out.append(over(ticket, "a constant 1.02x burn", slo_series(slo, [(40, 1000, 1.02 * b)]), 16))
         out.append(under(ticket, "a constant 0.98x burn", slo_series(slo, [(60, 1000, 0.98 * b)]), 60))
-        # 1d/2h at 3x: a 10-minute outage (100% errors, 100,000 requests a minute), 6 healthy hours at double traffic, then
-        # 3.06x. The outage keeps the 1d ratio far above 3x; once it has left the 6h window
-        # (6h10m) the 3d/6h pair is false (6h: healthy traffic dilutes the burn below 1x), so the
-        # ticket opened by the outage resolves; the 2h ratio passes 3x 119 minutes into the
-        # burn (3.06m / (m + 2(120 - m)) > 3) and the ticket opens again 15 minutes later.
+        # 1d/2h at 3x: a 10-minute outage (100% errors, 100,000 requests a minute), 6 healthy
+        # hours at double traffic, then 3.06x; a sample every 5 minutes (the windows are 2h and
+        # longer). The outage keeps the 1d ratio far above 3x; once it has left the 6h window
+        # (370m) the 3d/6h pair is false (6h: healthy traffic dilutes the burn below 1x), so the
+        # ticket opened by the outage resolves. The 2h ratio passes 3x once the window holds burn
+        # samples only, from 486m (its first sample is then 370m's, the last healthy one; at
+        # 485m the 365m-370m increment still counts: 3.06 * 23 / (23 + 2) < 3), and the ticket
+        # opens again 15 minutes later, at 501m.
         # At 2.94x the 2h ratio never passes 3x.
         outage = [(10, 100000, 1.0), (360, 2000, 0)]
-        out.append(over(ticket, "3.06x for 2 hours after an outage and 6 healthy hours",
-                        slo_series(slo, outage + [(160, 1000, 3.06 * b)]), 370 + 119 + 15))
+        out.append(dict(over(ticket, "3.06x for 2 hours after an outage and 6 healthy hours",
+                             slo_series(slo, outage + [(160, 1000, 3.06 * b)], every=5), 501), interval="5m"))
         out.append(dict(under(ticket, "2.94x for 2.5 hours after an outage and 6 healthy hours",
-                              slo_series(slo, outage + [(160, 1000, 2.94 * b)]), 530),
-                        promql_expr_test=[silent(ticket, f"{t}m") for t in range(390, 531, 10)]))
+                              slo_series(slo, outage + [(160, 1000, 2.94 * b)], every=5), 530),
+                        interval="5m", promql_expr_test=[silent(ticket, f"{t}m") for t in range(390, 531, 5)]))
     return out
 
 

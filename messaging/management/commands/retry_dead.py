@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from messaging import operations
 from messaging.models import Message
@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Give dead messages (and, on request, failed or expired ones) a fresh retry budget and queue them."
 
     def add_arguments(self, parser):
-        parser.add_argument("ids", nargs="*", type=int, help="Only these message ids")
+        parser.add_argument("ids", nargs="*", type=int, help="Only these message ids (each must exist)")
         parser.add_argument("--include-failed", action="store_true")
         parser.add_argument("--include-expired", action="store_true")
 
@@ -18,5 +18,8 @@ class Command(BaseCommand):
             statuses.append(Message.Status.FAILED)
         if include_expired:
             statuses.append(Message.Status.EXPIRED)
-        count = operations.retry_messages(ids or None, statuses)
+        try:
+            count = operations.retry_messages(ids or None, statuses)
+        except operations.UnknownMessages as exc:
+            raise CommandError(f"{exc}; nothing was queued") from None
         self.stdout.write(f"queued {count} message(s) again")

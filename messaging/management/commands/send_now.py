@@ -1,12 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging import operations
 from core import occasions
+from messaging import operations
 from users.models import User
 
 
 class Command(BaseCommand):
-    help = "Send one user's next message of a kind now."
+    help = (
+        "Send one user's next message of a kind now, ahead of its date; it is sent once and not again "
+        "when the date comes."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("user_id", type=int)
@@ -19,4 +22,7 @@ class Command(BaseCommand):
         message = operations.send_now(user, kind)
         if message is None:
             raise CommandError(f"user {user_id} has no {kind} to send")
-        self.stdout.write(f"message {message.pk} ({kind} of {message.occasion_date}) queued")
+        self.stdout.write(
+            f"message {message.pk} ({kind} of {message.occasion_date}) queued to send now; "
+            f"it will not be sent again on {message.occasion_date}"
+        )

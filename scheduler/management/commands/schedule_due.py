@@ -2,14 +2,25 @@ import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core import clock
 from scheduler import services
+
+REHEARSE = (
+    "A tick ahead of the workers' clock would advance occasions past messages no worker will send "
+    "yet. To rehearse a future instant, set CLOCK_OFFSET_SECONDS to the same value for every process "
+    "(API, workers, beat) and run schedule_due without --now."
+)
 
 
 class Command(BaseCommand):
-    help = "Run one scheduler tick for a given instant (replaying a window, or catching up by hand)."
+    help = (
+        "Run one scheduler tick, now or for a past instant (replaying a window, or catching up by hand). "
+        "Future instants are refused: rehearse with CLOCK_OFFSET_SECONDS across all processes instead."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", help="ISO-8601 instant with offset, e.g. 2026-03-01T09:00:00Z (default: the clock)")
+        parser.add_argument("--now", help="ISO-8601 instant with offset, e.g. 2026-03-01T09:00:00Z, not in the "
+                                          "future (default: the clock)")
 
     def handle(self, *args, now=None, **options):
         instant = None
@@ -20,6 +31,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--now must be an ISO-8601 instant, got {now!r}") from None
             if instant.tzinfo is None:
                 raise CommandError("--now needs a UTC offset (e.g. Z or +00:00)")
+            current = clock.now()
+            if instant > current:
+                raise CommandError(f"--now {instant.isoformat()} is in the future (the clock says "
+                                   f"{current.isoformat()}). {REHEARSE}")
         result = services.run_tick(now=instant)
         self.stdout.write(
             f"tick at {result.now.isoformat()}: scheduled={result.scheduled} expired={result.expired} "
