@@ -32,7 +32,7 @@ def broker_dead_letters() -> int | str | None:
     """
     if not settings.BROKER_IS_AMQP:
         return None
-    from birthday.celery import app
+    from celery import current_app as app  # the project's app (birthday/__init__.py sets it)
 
     try:
         with app.connection_for_read(connect_timeout=2) as connection:

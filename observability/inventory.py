@@ -31,11 +31,20 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Deviation:
+    """A plan alert this repository deliberately ships otherwise (replaced or rebuilt)."""
+    alert: str
+    replacement: str  # the alert that ships instead (the same name when rebuilt)
+    reason: str
+
+
+@dataclass(frozen=True)
 class Inventory:
     metrics: dict[str, Metric]
     alerts: dict[str, Alert]
     recording_rules: tuple[str, ...]
     dashboards: dict[str, tuple[str, ...]]
+    deviations: dict[str, Deviation] = None
 
 
 def _tuple(values):
@@ -54,7 +63,9 @@ def parse(raw: dict) -> Inventory:
     alerts = {name: Alert(name, spec["for"], spec["severity"], spec.get("threshold"))
               for name, spec in raw["alerts"].items()}
     dashboards = {title: tuple(panels) for title, panels in raw["dashboards"].items()}
-    return Inventory(metrics, alerts, tuple(raw["recording_rules"]), dashboards)
+    deviations = {name: Deviation(name, spec["replacement"], spec["reason"])
+                  for name, spec in (raw.get("deviations") or {}).items()}
+    return Inventory(metrics, alerts, tuple(raw["recording_rules"]), dashboards, deviations)
 
 
 @functools.cache

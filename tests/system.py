@@ -169,6 +169,11 @@ def full_workload(stack: Stack) -> None:
     Operator.objects.create_user("auditor", password="auditor-pass-1", is_staff=True)
     api_workload(stack.api, token, hammer)
     app.send_task("messaging.deliver", args=[["not-an-id"]])
+    # One user whose birthday is ten days away: active (users_active_total), no message yet.
+    from core import clock
+    from tests.factories import make_user
+
+    make_user(birthday=(clock.now() + datetime.timedelta(days=10)).date().replace(year=1992))
     admin_workload(stack.api, "auditor", "auditor-pass-1")
 
 

@@ -28,9 +28,10 @@ def users_with_occasions() -> QuerySet[User]:
 def get_user(user_id: int) -> User | None:
     """The user with its occasions, in one query (the occasions joined to their user): the hot
     path of GET /user/<id>. A user without occasions costs a second query."""
-    from scheduler.models import Occasion
-
-    occasions = list(Occasion.objects.filter(user_id=user_id).select_related("user"))
+    # The occasion model through the relation users already render (`user.occasions`), not
+    # through an import of the scheduler, which sits above users.
+    occasion_model = User.occasions.field.model
+    occasions = list(occasion_model.objects.filter(user_id=user_id).select_related("user"))
     if not occasions:
         return users_with_occasions().filter(pk=user_id).first()
     user = occasions[0].user

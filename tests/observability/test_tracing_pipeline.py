@@ -147,15 +147,6 @@ def _hex(value: int, width: int) -> str:
     return format(value, f"0{width}x")
 
 
-def _ancestors(span, by_id):
-    chain = []
-    while span and span["parent_span_id"]:
-        span = by_id.get(span["parent_span_id"])
-        if span:
-            chain.append(span["name"])
-    return chain
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_delivered_message_is_one_trace_across_processes(settings, simulator, purge_queues, receiver, spans, processes):
     settings.SEND_HOUR = 0
