@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     render.add_argument("--shown-command", default="bin/bench run", help="the command shown in the report")
     render.add_argument("--markdown", type=Path)
     render.add_argument("--note", action="append", default=[])
+    bulk_import = sub.add_parser("import", help="the bulk import benchmark (users/bulk.py)")
+    bulk_import.add_argument("--users", type=int, default=1_000_000)
+    bulk_import.add_argument("--chunk-rows", type=int, help="rows per transaction (BULK_IMPORT_CHUNK_ROWS)")
+    bulk_import.add_argument("--workers", type=int, default=2, help="checking processes (import_users --workers)")
+    bulk_import.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "render":
         import json
@@ -72,6 +77,16 @@ def main(argv=None) -> int:
 
     django.setup()
     from django.core.management import call_command
+
+    if args.command == "import":
+        import json
+
+        from . import bulk_import
+
+        call_command("migrate", verbosity=0)
+        result = bulk_import.run(args.users, args.chunk_rows, args.quiet, args.workers)
+        print(json.dumps(result, indent=2))
+        return 0 if all(result["checks"].values()) else 1
 
     from . import harness, report
 

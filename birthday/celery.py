@@ -41,7 +41,7 @@ def _on_process_start(sender=None, **kwargs):
 
 app = Celery("birthday")
 app.config_from_object("birthday.celeryconfig")
-app.autodiscover_tasks(["scheduler", "messaging", "observability"])
+app.autodiscover_tasks(["scheduler", "messaging", "observability", "webhooks"])
 
 
 @app.on_after_configure.connect(weak=False)

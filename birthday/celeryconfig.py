@@ -8,7 +8,7 @@ reject-on-worker-lost (a task whose worker dies is redelivered, never dropped).
 from django.conf import settings
 from kombu import Exchange, Queue
 
-from core.queues import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE
+from core.queues import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE
 
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
@@ -30,6 +30,7 @@ task_routes = {
     "scheduler.*": {"queue": SCHEDULER_QUEUE},
     "observability.*": {"queue": SCHEDULER_QUEUE},
     "messaging.deliver": {"queue": DELIVERY_QUEUE},
+    "webhooks.*": {"queue": WEBHOOK_QUEUE},
 }
 
 if settings.BROKER_IS_AMQP:
@@ -46,6 +47,8 @@ if settings.BROKER_IS_AMQP:
               routing_key=SCHEDULER_QUEUE, durable=True, queue_arguments=_quorum),
         Queue(DELIVERY_QUEUE, Exchange(DELIVERY_QUEUE, type="direct", durable=True),
               routing_key=DELIVERY_QUEUE, durable=True, queue_arguments=_quorum),
+        Queue(WEBHOOK_QUEUE, Exchange(WEBHOOK_QUEUE, type="direct", durable=True),
+              routing_key=WEBHOOK_QUEUE, durable=True, queue_arguments=_quorum),
         Queue(DEAD_LETTER_QUEUE, _dlx, routing_key=DEAD_LETTER_QUEUE, durable=True,
               queue_arguments={"x-queue-type": "quorum"}, no_declare=False),
     ]
@@ -63,7 +66,7 @@ else:
         "control_folder": str(settings.EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
     }
-    task_queues = [Queue(SCHEDULER_QUEUE), Queue(DELIVERY_QUEUE)]
+    task_queues = [Queue(SCHEDULER_QUEUE), Queue(DELIVERY_QUEUE), Queue(WEBHOOK_QUEUE)]
 
 beat_schedule_filename = str(settings.VAR_DIR / "celerybeat-schedule")
 beat_schedule = {
@@ -76,5 +79,10 @@ beat_schedule = {
         "task": "scheduler.dispatch",
         "schedule": float(settings.DISPATCH_INTERVAL_SECONDS),
         "options": {"expires": float(settings.DISPATCH_INTERVAL_SECONDS) * 5},
+    },
+    "webhooks-dispatch": {
+        "task": "webhooks.dispatch",
+        "schedule": float(settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS),
+        "options": {"expires": float(settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS) * 5},
     },
 }

@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
     path("", include("users.urls")),
+    path("", include("messaging.urls")),
+    path("", include("webhooks.urls")),
     # Aggregates every gunicorn worker through the multiprocess directory.
     path("metrics", metrics_view, name="metrics"),
 ]

@@ -6,5 +6,7 @@ SCHEDULER_QUEUE = "scheduler"
 DELIVERY_QUEUE = "deliveries"
 DEAD_LETTER_EXCHANGE = "birthday.dlx"
 DEAD_LETTER_QUEUE = "deliveries.dead"
+# Webhooks have their own queue and worker: a slow integrator endpoint never holds up delivery.
+WEBHOOK_QUEUE = "webhooks"
 # What a worker consumes (`celery worker -Q ...`).
 WORKER_QUEUES = f"{DELIVERY_QUEUE},{SCHEDULER_QUEUE}"

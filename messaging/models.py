@@ -65,7 +65,9 @@ class Message(models.Model):
                 name="messaging_message_wake_idx",
                 condition=models.Q(dispatch_after__isnull=False),
             ),
-            models.Index(fields=["status", "due_at"], name="messaging_message_status_idx"),
+            # Listings (GET /messages) page by keyset on (due_at, id), with or without a status.
+            models.Index(fields=["status", "due_at", "id"], name="messaging_message_status_idx"),
+            models.Index(fields=["due_at", "id"], name="messaging_msg_due_id_idx"),
         ]
 
     def __str__(self) -> str:

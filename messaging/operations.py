@@ -91,3 +91,33 @@ def send_now(user, kind: str = "birthday") -> Message | None:
         message = Message.objects.get(pk=inserted[0].id)
     transaction.on_commit(lambda: outbox.dispatch_ready(now))
     return message
+
+
+RETRYABLE_BY_API = (Message.Status.DEAD, Message.Status.FAILED)
+
+
+class MessageNotFound(Exception):
+    pass
+
+
+class NotRetryable(Exception):
+    """The message is not in a state a retry may start from; `status` says which it is in."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+def retry_message(*, message_id: int, statuses=RETRYABLE_BY_API) -> Message:
+    """Retry one dead or failed message, as `retry_messages` does; the conditional UPDATE on the
+    status is what makes a concurrent retry, or a retry of a sent message, impossible."""
+    try:
+        retried = retry_messages([message_id], statuses=statuses)
+    except UnknownMessages:
+        raise MessageNotFound(message_id) from None
+    if not retried:
+        status = Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+        if status is None:
+            raise MessageNotFound(message_id)
+        raise NotRetryable(status)
+    return Message.objects.get(pk=message_id)

@@ -55,6 +55,14 @@ def create_messages(rows: list[NewMessage], now: datetime.datetime) -> list[NewM
             for message_id, user_id, kind, occasion_date in insert(cursor, rows[start : start + INSERT_CHUNK], now):
                 key = (user_id, kind, occasion_date if isinstance(occasion_date, str) else occasion_date.isoformat())
                 inserted.append(dataclasses.replace(by_key[key], id=message_id))
+    expired = [
+        dict(id=row.id, user_id=row.user_id, kind=row.kind, occasion_date=row.occasion_date, due_at=row.due_at,
+             status=str(Message.Status.EXPIRED), attempts=0, sent_at=None)
+        for row in inserted
+        if row.expired
+    ]
+    if expired:
+        signals.messages_terminal.send(sender=__name__, rows=expired)
     return inserted
 
 
@@ -118,7 +126,7 @@ def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> i
                 Message.objects.select_for_update(skip_locked=True)
                 .filter(dispatch_after__lte=now)
                 .order_by("dispatch_after")
-                .values_list("id", "kind", "due_at", "attempts", "failures")[:limit]
+                .values_list("id", "kind", "due_at", "attempts", "failures", "user_id", "occasion_date")[:limit]
             )
             expired = [row for row in rows if row[2] < floor]
             ready = [row[0] for row in rows if row[2] >= floor]
@@ -126,6 +134,11 @@ def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> i
                 Message.objects.filter(id__in=[row[0] for row in expired]).update(
                     status=Message.Status.EXPIRED, dispatch_after=None, lease_expires_at=None, updated_at=now
                 )
+                signals.messages_terminal.send(sender=__name__, rows=[
+                    dict(id=row[0], user_id=row[5], kind=row[1], occasion_date=row[6], due_at=row[2],
+                         status=str(Message.Status.EXPIRED), attempts=row[3], sent_at=None)
+                    for row in expired
+                ])
             if ready:
                 _publish(ready)
                 Message.objects.filter(id__in=ready).update(
@@ -154,7 +167,7 @@ def dispatch_ready(now: datetime.datetime | None = None, limit: int = 5000) -> i
 
 
 def _announce_expired(rows, now) -> None:
-    for _id, kind, due_at, attempts, failures in rows:
+    for _id, kind, due_at, attempts, failures, *_ in rows:
         signals.message_finished.send(
             sender=__name__,
             kind=kind,

@@ -16,7 +16,7 @@ pages that use them stay fast with years of messages behind 1,000,000 users:
 import dataclasses
 import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.functions import TruncHour
 
 from .models import DeliveryAttempt, Message
@@ -63,3 +63,42 @@ def oldest_unsent() -> Message | None:
     ]
     heads = [message for message in heads if message is not None]
     return min(heads, key=lambda message: message.due_at, default=None)
+
+
+# --- the messages API (GET /messages, /user/<id>/messages, /messages/<id>) ------------------------
+# Every listing is ordered by (due_at, id) and paged by keyset on that pair
+# (messaging/pagination.py), so a page costs an index range scan whatever the table's size.
+
+LIST_FIELDS = (
+    "id", "user_id", "kind", "occasion_date", "due_at", "status", "attempts", "failures", "sent_at",
+    "last_error", "created_at", "updated_at",
+)
+
+
+def list_messages(
+    *,
+    user_id: int | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    due_after: datetime.datetime | None = None,
+    due_before: datetime.datetime | None = None,
+) -> QuerySet[Message]:
+    """Messages matching every given filter. `due_after` is inclusive, `due_before` exclusive."""
+    queryset = Message.objects.only(*LIST_FIELDS)
+    if user_id is not None:
+        queryset = queryset.filter(user_id=user_id)
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    if kind is not None:
+        queryset = queryset.filter(kind=kind)
+    if due_after is not None:
+        queryset = queryset.filter(due_at__gte=due_after)
+    if due_before is not None:
+        queryset = queryset.filter(due_at__lt=due_before)
+    return queryset
+
+
+def get_message(message_id: int) -> Message | None:
+    """One message with its delivery attempts, in order."""
+    attempts = Prefetch("delivery_attempts", queryset=DeliveryAttempt.objects.order_by("number"))
+    return Message.objects.prefetch_related(attempts).filter(pk=message_id).first()

@@ -30,3 +30,9 @@ tasks_published = Signal()
 
 # vendor: str, state: "closed" | "open" | "half_open"
 circuit_state_changed = Signal()
+
+# rows: list[dict] with id, user_id, kind, occasion_date, due_at, status, attempts, sent_at; one
+#   per message that became sent, failed, dead or expired. Unlike the others this is sent INSIDE
+#   the transaction that changed the status, so a receiver's writes (the webhook outbox) commit
+#   or roll back with it: no status change without its event, no event without the change.
+messages_terminal = Signal()

@@ -13,6 +13,9 @@ class User(models.Model):
     birthday = models.DateField()
     timezone = models.CharField(max_length=64, help_text="IANA time zone name, e.g. Australia/Melbourne")
     anniversary_date = models.DateField(null=True, blank=True)
+    # The Idempotency-Key of the bulk import that created the user, so a re-sent import answers
+    # "created" again for its own rows rather than "duplicate".
+    import_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,6 +12,7 @@ from .cache import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .scheduling import *  # noqa: F403
 from .vendor import *  # noqa: F403
+from .webhooks import *  # noqa: F403
 from .api import *  # noqa: F403
 from .security import *  # noqa: F403
 from .observability import *  # noqa: F403

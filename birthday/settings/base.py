@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "apiauth",
     "scheduler",
     "messaging",
+    "webhooks",
     "backoffice",
 ]
 

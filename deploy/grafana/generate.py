@@ -422,6 +422,19 @@ def external():
             ts("Memory Usage", [("redis_memory_used_bytes", "used"), ("redis_memory_max_bytes", "max")], "bytes"),
             ts("Commands per Second", "sum(rate(redis_commands_processed_total[5m]))", "ops"),
         ]),
+        # A project addition beyond the plan: integrators' delivery webhooks.
+        ("Delivery Webhooks", [
+            ts("Webhook Attempts by Outcome", [("sum by (outcome) (rate(birthday_scheduler_webhook_delivery_attempts_total[5m]))",
+                                                "{{outcome}}")], "reqps", stack=True),
+            ts("Webhook Failure Ratio", [("(sum(rate(birthday_scheduler_webhook_delivery_attempts_total{outcome!=\"success\"}[10m])) or vector(0))\n"
+                                          "/ sum(rate(birthday_scheduler_webhook_delivery_attempts_total[10m])) * 100", "failing")],
+               "percent", [(None, GREEN), (20, YELLOW), (50, RED)], links=[runbook("webhook-deliveries-failing")]),
+            ts("Webhook Latency", [("histogram_quantile(0.95,\n  sum(rate(birthday_scheduler_webhook_delivery_duration_seconds_bucket[5m])) by (le))", "p95"),
+                                   ("histogram_quantile(0.50,\n  sum(rate(birthday_scheduler_webhook_delivery_duration_seconds_bucket[5m])) by (le))", "p50")],
+               "s", [(None, GREEN), (2, YELLOW), (5, RED)]),
+            stat("Webhook Events Dead (24h)", "sum(increase(birthday_scheduler_webhook_events_dead_total[24h]))", "short",
+                 [(None, GREEN), (1, RED)], description="Events given up after WEBHOOK_MAX_ATTEMPTS; see the admin's webhook events."),
+        ]),
     ]
 
 

@@ -278,6 +278,8 @@ def _record(outcomes, result: BatchResult) -> None:
                      processing_seconds=time.monotonic() - message.claimed_monotonic)
             )
         store.add_attempts(attempts_rows)
+        _announce_terminal([(message, fields) for message, outcome, _, fields, _ in decided
+                            if message.id in written and not isinstance(outcome, Deferred)])
 
         def announce():
             for message, outcome in called:
@@ -291,3 +293,16 @@ def _record(outcomes, result: BatchResult) -> None:
                 signals.message_finished.send(sender=__name__, **event)
 
         transaction.on_commit(announce)
+
+
+def _announce_terminal(changes: list[tuple[Claimed, dict]]) -> None:
+    """Inside the outcome's transaction: receivers (the webhook outbox) write with it."""
+    rows = [
+        dict(id=message.id, user_id=message.user_id, kind=message.kind, occasion_date=message.occasion_date,
+             due_at=message.due_at, status=str(fields["status"]), attempts=fields.get("attempts", message.attempts),
+             sent_at=fields.get("sent_at"))
+        for message, fields in changes
+        if fields["status"] in Message.TERMINAL
+    ]
+    if rows:
+        signals.messages_terminal.send(sender=__name__, rows=rows)

@@ -117,12 +117,19 @@ def worker(node_name: str) -> None:
         m.WORKER_ERRORS.labels(node_name, error_type)
 
 
+def webhooks() -> None:
+    from . import webhooks as webhook_metrics
+
+    webhook_metrics.initialise()
+
+
 def initialise(service: str) -> None:
     """The zeros of this process: the domain families in every process (any of them may run a
     tick, a delivery or an operator command), HTTP and security ones where requests are served."""
     messages()
     vendor()
     jobs()
+    webhooks()
     database()
     if service in ("api", "local"):
         api()

@@ -1,6 +1,7 @@
 """Connects every metrics source; imported from observability/receivers.py in every process."""
 
 from . import cost, database, external, messages, queue, scheduler, security, users, workers  # noqa: F401
+from . import webhooks  # noqa: F401
 from . import exposition  # noqa: F401  (Celery worker/beat servers)
 from . import multiproc, runtime
 

@@ -17,6 +17,8 @@ inventory = load_module(DEPLOY / "promql_inventory.py", "promql_inventory")
 
 # The plan's six dashboards and their panel titles (observability/inventory.yaml).
 PLAN_PANELS = {title: list(panels) for title, panels in contract.load().dashboards.items()}
+# Panels the project adds to a plan dashboard, after the plan's own.
+PROJECT_PANELS = yaml.safe_load(contract.PATH.read_text()).get("project_additions", {}).get("dashboards", {})
 
 
 NEW_DASHBOARDS = {"SLOs and Error Budgets", "Security", "Cost"}
@@ -44,7 +46,7 @@ def test_the_six_dashboards_have_every_plan_panel():
     for title, panels in PLAN_PANELS.items():
         # Log panels sit beside the plan's metrics panels they explain, in a row of their own.
         have = [p["title"] for p in found[title]["panels"] if p["type"] not in ("row", "logs")]
-        assert have == panels, title
+        assert have == panels + PROJECT_PANELS.get(title, []), title
 
 
 def test_the_slo_dashboard_shows_budget_left_and_burn_rate_for_every_slo():
@@ -116,7 +118,7 @@ def test_inventory_finds_every_query_and_all_of_them_parse(tmp_path):
     for q in queries:
         kinds[q.kind] = kinds.get(q.kind, 0) + 1
     targets = sum(len(p.get("targets", [])) for b in boards().values() for p in b["panels"] if p["type"] != "logs")
-    assert kinds == {"dashboard": targets, "alert": 31, "record": 45}
+    assert kinds == {"dashboard": targets, "alert": 32, "record": 45}
     # Only label_replace's capture-group references ($1, ${1}) may keep a dollar sign.
     unexpanded = [q.evaluable for q in queries if "$" in re.sub(r"\$\{?\d", "", q.evaluable)]
     assert not unexpanded

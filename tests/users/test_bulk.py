@@ -1,0 +1,154 @@
+"""POST /users/bulk and import_users: same rules as POST /user, per-row results, idempotent."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from scheduler.models import Occasion
+from tests.factories import make_user, user_payload
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+JSONL = "application/x-ndjson"
+
+
+def lines(response) -> list[dict]:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+def jsonl(*rows) -> bytes:
+    return b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in rows)
+
+
+def post(api, body: bytes, content_type=JSONL, **headers):
+    return api.generic("POST", "/users/bulk", body, content_type=content_type, **headers)
+
+
+def test_jsonl_rows_created_duplicate_and_error_in_order(api):
+    make_user(email="taken@example.com")
+    body = jsonl(
+        user_payload(email="a@example.com", anniversary_date="2015-06-01"),
+        user_payload(email="TAKEN@example.com"),
+        user_payload(email="b@example.com", timezone="Mars/Base", birthday="2999-01-01"),
+        b"{not json",
+        b"[1, 2]",
+        user_payload(email="A@EXAMPLE.com"),
+        user_payload(email="c@example.com", first_name=42),
+    )
+    response = post(api, body)
+    assert response.status_code == 200
+    results = lines(response)
+    assert [r["status"] for r in results[:-1]] == ["created", "duplicate", "error", "error", "error", "duplicate", "error"]
+    assert [r["row"] for r in results[:-1]] == [1, 2, 3, 4, 5, 6, 7]
+    assert set(results[2]["fields"]) == {"timezone", "birthday"}
+    assert results[6]["fields"] == {"first_name": ["Not a valid string."]}
+    created = User.objects.get(email="a@example.com")
+    assert results[0]["id"] == created.id and results[5]["id"] == created.id
+    assert results[1]["id"] == User.objects.get(email="taken@example.com").id
+    assert results[-1] == {"summary": {"rows": 7, "created": 1, "duplicate": 2, "error": 4}}
+    # Occasions computed like POST /user: birthday and anniversary.
+    assert set(Occasion.objects.filter(user=created).values_list("kind", flat=True)) == {"birthday", "anniversary"}
+
+
+def test_the_same_rules_as_post_user(api):
+    """Every row the single-user endpoint refuses, the bulk import refuses with the same messages."""
+    bad = [
+        user_payload(email="x1@example.com", timezone="Not/AZone"),
+        user_payload(email="x2@example.com", birthday="1899-12-31"),
+        user_payload(email="not-an-email"),
+        user_payload(email="x3@example.com", birthday="2001-02-30"),
+        {**user_payload(email="x4@example.com"), "last_name": ""},
+        {k: v for k, v in user_payload(email="x5@example.com").items() if k != "timezone"},
+    ]
+    single = [api.post("/user", row, format="json").json()["fields"] for row in bad]
+    results = lines(post(api, jsonl(*bad)))
+    assert [r["fields"] for r in results[:-1]] == single
+    assert User.objects.count() == 0
+
+
+def test_csv_with_optional_anniversary_column(api):
+    body = (
+        "first_name,last_name,email,birthday,timezone,anniversary_date\r\n"
+        "Ann,Lee,ann@example.com,1990-03-04,Europe/Paris,\r\n"
+        '"Bo, Jr",Ng,bo@example.com,1985-12-01,Asia/Tokyo,2010-05-05\r\n'
+        "Cy,Oh,cy@example.com,1985-12-01,Asia/Tokyo\r\n"
+    ).encode()
+    results = lines(post(api, body, content_type="text/csv; charset=utf-8"))
+    assert [r["status"] for r in results[:-1]] == ["created", "created", "error"]
+    assert User.objects.get(email="bo@example.com").first_name == "Bo, Jr"
+    assert User.objects.get(email="ann@example.com").anniversary_date is None
+
+
+def test_csv_missing_columns_is_an_error_per_row(api):
+    results = lines(post(api, b"first_name,email\nAnn,a@example.com\n", content_type="text/csv"))
+    assert results[0]["status"] == "error"
+    assert set(results[0]["fields"]) == {"last_name", "birthday", "timezone"}
+
+
+def test_resending_is_idempotent_and_the_key_replays_created(api):
+    body = jsonl(*[user_payload(email=f"u{n}@example.com") for n in range(5)])
+    first = lines(post(api, body, HTTP_IDEMPOTENCY_KEY="import-1"))
+    again = lines(post(api, body, HTTP_IDEMPOTENCY_KEY="import-1"))
+    other = lines(post(api, body))
+    assert first == again
+    assert [r["status"] for r in other[:-1]] == ["duplicate"] * 5
+    assert [r["id"] for r in other[:-1]] == [r["id"] for r in first[:-1]]
+    assert User.objects.count() == 5 and Occasion.objects.count() == 5
+
+
+def test_chunks_commit_on_their_own(api, settings):
+    settings.BULK_IMPORT_CHUNK_ROWS = 3
+    rows = [user_payload(email=f"c{n}@example.com") for n in range(10)]
+    rows[4]["timezone"] = "bad"
+    results = lines(post(api, jsonl(*rows)))
+    assert results[-1]["summary"] == {"rows": 10, "created": 9, "duplicate": 0, "error": 1}
+    assert User.objects.count() == 9
+
+
+def test_bad_requests(api, client, settings):
+    assert post(api, b"{}", content_type="application/json").status_code == 415
+    assert post(api, b"{}", HTTP_IDEMPOTENCY_KEY="k" * 201).status_code == 400
+    settings.BULK_IMPORT_MAX_BYTES = 100
+    response = post(api, jsonl(*[user_payload(email=f"z{n}@example.com") for n in range(5)]))
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+    assert client.generic("POST", "/users/bulk", b"", content_type=JSONL).status_code == 401
+
+
+def test_an_oversized_row_is_an_error_and_the_rest_go_on(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 300
+    body = jsonl(user_payload(email="a@example.com", first_name="x" * 400), user_payload(email="b@example.com"))
+    results = lines(post(api, body))
+    assert [r["status"] for r in results[:-1]] == ["error", "created"]
+
+
+def test_import_users_command(tmp_path):
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(jsonl(user_payload(email="cmd1@example.com"), user_payload(email="bad", timezone="x")))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_users", str(path), "--results", str(tmp_path / "results.jsonl"), stdout=out, stderr=err)
+    assert "created 1, duplicate 0, error 1" in out.getvalue()
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert results[1]["status"] == "error" and "email" in results[1]["fields"]
+    call_command("import_users", str(path), stdout=out, stderr=err)
+    assert "created 0, duplicate 1, error 1" in out.getvalue()
+
+
+def test_checking_in_worker_processes_gives_the_same_results(tmp_path, settings):
+    settings.BULK_IMPORT_CHUNK_ROWS = 7
+    rows = [user_payload(email=f"w{n}@example.com") for n in range(40)]
+    rows[5]["timezone"] = "bad"
+    rows[30]["email"] = "W3@example.com"
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(jsonl(*rows))
+    out = io.StringIO()
+    call_command("import_users", str(path), "--workers", "2", "--no-progress",
+                 "--results", str(tmp_path / "r.jsonl"), stdout=out)
+    results = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in results[:-1]] == list(range(1, 41))
+    assert results[5]["status"] == "error" and results[30]["status"] == "duplicate"
+    assert results[-1]["summary"] == {"rows": 40, "created": 38, "duplicate": 1, "error": 1}
+    assert User.objects.count() == 38 and Occasion.objects.count() == 38

@@ -1,0 +1,334 @@
+"""Bulk import of users from JSON Lines or CSV, streamed: rows are read one at a time and written
+in chunks (BULK_IMPORT_CHUNK_ROWS), each chunk one transaction, so memory stays bounded whatever
+the input's size and a bad row costs only itself.
+
+Every row is checked by the very serializer POST /user uses. Its natural key is the email,
+compared case-insensitively: a row whose email already exists (or appeared earlier in the same
+input) is a `duplicate` and changes nothing, which makes re-sending an import harmless. With an
+Idempotency-Key, rows created by an earlier import under the same key answer `created` again.
+Occasions are computed for every created user with each occasion type's own `next_due` and written
+in the same transaction as the users.
+"""
+
+import codecs
+import collections
+import csv
+import dataclasses
+import datetime
+import io
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from rest_framework.exceptions import ValidationError
+
+from core import clock, occasions
+from scheduler.models import Occasion
+
+from .models import User
+from .serializers import UserSerializer
+
+FORMATS = {
+    "application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "application/x-jsonlines": "jsonl",
+    "application/json-seq": "jsonl", "text/csv": "csv",
+}
+CSV_COLUMNS = ("first_name", "last_name", "email", "birthday", "timezone", "anniversary_date")
+MAX_KEY_LENGTH = 200
+
+
+@dataclasses.dataclass
+class RowResult:
+    row: int
+    status: str  # created | duplicate | error
+    id: int | None = None
+    fields: dict | None = None
+
+    def as_dict(self) -> dict:
+        out = {"row": self.row, "status": self.status}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.fields is not None:
+            out["fields"] = self.fields
+        return out
+
+
+@dataclasses.dataclass
+class Summary:
+    rows: int = 0
+    created: int = 0
+    duplicate: int = 0
+    error: int = 0
+
+    def add(self, result: RowResult) -> None:
+        self.rows += 1
+        setattr(self, result.status, getattr(self, result.status) + 1)
+
+
+# Parsed rows: (row number, the row as a dict, or None with a per-field error dict)
+ParsedRow = tuple[int, dict | None, dict | None]
+
+
+class RowTooLarge(Exception):
+    pass
+
+
+def lines_of(read_line, max_line_bytes: int) -> Iterator[bytes | RowTooLarge]:
+    """The input's lines, read `readline(limit)` at a time; a line longer than `max_line_bytes`
+    is skipped to its end and reported as RowTooLarge in its place."""
+    while True:
+        line = read_line(max_line_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = read_line(max_line_bytes + 1)
+            yield RowTooLarge()
+            continue
+        yield line
+
+
+def _too_large() -> dict:
+    return {"non_field_errors": [f"Row larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."]}
+
+
+def parse_jsonl(lines: Iterable[bytes | RowTooLarge]) -> Iterator[ParsedRow]:
+    number = 0
+    for line in lines:
+        if isinstance(line, RowTooLarge):
+            number += 1
+            yield number, None, _too_large()
+            continue
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):
+            yield number, None, {"non_field_errors": ["Not valid JSON (UTF-8, one object per line)."]}
+            continue
+        if not isinstance(data, dict):
+            yield number, None, {"non_field_errors": ["Each line must be a JSON object."]}
+            continue
+        yield number, data, None
+
+
+def parse_csv(lines: Iterable[bytes | RowTooLarge]) -> Iterator[ParsedRow]:
+    """CSV with a header line naming the columns (anniversary_date may be absent or empty)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+    too_large: list[int] = []
+
+    def text_lines():
+        for line in lines:
+            if isinstance(line, RowTooLarge):
+                too_large.append(1)
+                yield "\n"  # keeps the row count; reported below
+                continue
+            try:
+                yield decoder.decode(line)
+            except UnicodeDecodeError:
+                decoder.reset()
+                yield "\x00invalid-utf8\n"
+
+    reader = csv.reader(text_lines())
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [name.strip() for name in header]
+    missing = [name for name in CSV_COLUMNS if name != "anniversary_date" and name not in header]
+    number = 0
+    for record in reader:
+        if not record or record == [""]:
+            if too_large:
+                too_large.pop()
+                number += 1
+                yield number, None, _too_large()
+            continue
+        number += 1
+        if missing:
+            yield number, None, {name: ["This column is missing from the CSV header."] for name in missing}
+            continue
+        if any("\x00" in value for value in record):
+            yield number, None, {"non_field_errors": ["Not valid UTF-8."]}
+            continue
+        if len(record) != len(header):
+            yield number, None, {"non_field_errors": [f"Expected {len(header)} columns, found {len(record)}."]}
+            continue
+        data = {name: value for name, value in zip(header, record) if name in CSV_COLUMNS}
+        if data.get("anniversary_date", None) == "":
+            data["anniversary_date"] = None
+        yield number, data, None
+
+
+def _messages(detail) -> dict:
+    """DRF's error detail as plain JSON: {field: [message, ...]}."""
+    if isinstance(detail, dict):
+        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+
+
+def import_rows(
+    rows: Iterable[ParsedRow], *, idempotency_key: str | None = None, chunk_size: int | None = None,
+    now: datetime.datetime | None = None, workers: int = 1,
+) -> Iterator[RowResult]:
+    """Validate, insert and schedule the rows chunk by chunk; yields one result per row, in order.
+
+    With `workers` > 1 (the import command; not the API, whose requests already run in
+    parallel) rows are validated and their occasions computed in that many child processes
+    while this one writes: the checks are most of the CPU an import costs. At most two chunks
+    per worker are in flight, so memory stays bounded.
+    """
+    chunk_size = chunk_size or settings.BULK_IMPORT_CHUNK_ROWS
+    now = now or clock.now()
+    rows = iter(rows)
+    chunks = iter(lambda: list(itertools.islice(rows, chunk_size)), [])
+    if workers <= 1:
+        for chunk in chunks:
+            yield from _store(_check_chunk(chunk, now), idempotency_key, now)
+        return
+    import multiprocessing
+
+    # Forked children inherit the loaded Django; they touch no database connection.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_check_chunk, (chunk, now)))
+            if len(pending) >= 2 * workers:
+                yield from _store(pending.popleft().get(), idempotency_key, now)
+        while pending:
+            yield from _store(pending.popleft().get(), idempotency_key, now)
+
+
+_validator: UserSerializer | None = None
+
+
+def _check_chunk(chunk: list[ParsedRow], now: datetime.datetime) -> list[tuple[RowResult, dict | None, list]]:
+    """Each row checked by POST /user's serializer, with the occasions of the valid ones."""
+    global _validator
+    if _validator is None:
+        _validator = UserSerializer()  # one instance: building the fields per row would cost more than checking
+    checked = []
+    for number, data, error in chunk:
+        if error is not None:
+            checked.append((RowResult(number, "error", fields=error), None, []))
+            continue
+        try:
+            validated = _validator.run_validation(data)
+        except ValidationError as exc:
+            checked.append((RowResult(number, "error", fields=_messages(exc.detail)), None, []))
+            continue
+        checked.append((RowResult(number, "created"), validated, _occasions_of(validated, now)))
+    return checked
+
+
+def _occasions_of(data: dict, now: datetime.datetime) -> list[tuple]:
+    user = User(**data)
+    found = []
+    for occasion_type in occasions.all_types():
+        upcoming = occasion_type.next_due(user, now)
+        if upcoming is not None:
+            found.append((occasion_type.name, upcoming[0], upcoming[1]))
+    return found
+
+
+def _store(checked: list[tuple[RowResult, dict | None, list]], key: str | None,
+           now: datetime.datetime) -> list[RowResult]:
+    valid = [(result, data, upcoming) for result, data, upcoming in checked if data is not None]
+    if valid:
+        _write_chunk(valid, key, now)
+    return [result for result, _data, _upcoming in checked]
+
+
+def _write_chunk(valid: list[tuple[RowResult, dict, list]], key: str | None, now: datetime.datetime) -> None:
+    first_by_email: dict[str, tuple[RowResult, dict, list]] = {}
+    repeats: list[tuple[RowResult, str]] = []
+    for result, data, upcoming in valid:
+        email = data["email"].lower()
+        if email in first_by_email:
+            repeats.append((result, email))
+        else:
+            first_by_email[email] = (result, data, upcoming)
+    with transaction.atomic():
+        created = _insert_users([data for _, data, _ in first_by_email.values()], key, now)
+        existing = {}
+        conflicting = [email for email in first_by_email if email not in created]
+        if conflicting:
+            existing = {
+                email: (user_id, import_key)
+                for user_id, email, import_key in User.objects.annotate(email_lower=Lower("email"))
+                .filter(email_lower__in=conflicting).values_list("id", "email_lower", "import_key")
+            }
+        occasion_rows = []
+        for email, (result, data, upcoming) in first_by_email.items():
+            if email in created:
+                result.id = created[email]
+                occasion_rows += [(result.id, kind, local_date, due_at) for kind, local_date, due_at in upcoming]
+            else:
+                user_id, import_key = existing.get(email, (None, None))
+                result.id = user_id
+                result.status = "created" if key is not None and import_key == key else "duplicate"
+        _insert_occasions(occasion_rows)
+    for result, email in repeats:
+        result.status, result.id = "duplicate", first_by_email[email][0].id
+
+
+def _insert_users(rows: list[dict], key: str | None, now: datetime.datetime) -> dict[str, int]:
+    """Insert, skipping emails that exist; returns {lowercased email: id} of the rows inserted."""
+    if not rows:
+        return {}
+    if connection.vendor != "postgresql":
+        inserted = {}
+        for data in rows:
+            if not User.objects.annotate(email_lower=Lower("email")).filter(email_lower=data["email"].lower()).exists():
+                user = User.objects.create(import_key=key, **data)
+                inserted[data["email"].lower()] = user.pk
+        return inserted
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO users_user (first_name, last_name, email, birthday, timezone, anniversary_date, import_key, "
+            "created_at, updated_at) "
+            "SELECT u.first_name, u.last_name, u.email, u.birthday, u.timezone, u.anniversary_date, %s, %s, %s "
+            "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::date[]) "
+            "AS u(first_name, last_name, email, birthday, timezone, anniversary_date) "
+            "ON CONFLICT ((lower(email::text))) DO NOTHING RETURNING id, lower(email)",
+            [key, now, now,
+             [r["first_name"] for r in rows], [r["last_name"] for r in rows], [r["email"] for r in rows],
+             [r["birthday"] for r in rows], [r["timezone"] for r in rows], [r.get("anniversary_date") for r in rows]],
+        )
+        return {email: user_id for user_id, email in cursor.fetchall()}
+
+
+def _insert_occasions(rows: list[tuple]) -> None:
+    """(user id, kind, local date, due instant) rows, upserted like sync_occasions does."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Occasion.objects.bulk_create(
+            [Occasion(user_id=u, kind=k, local_date=d, due_at=t) for u, k, d, t in rows],
+            update_conflicts=True, unique_fields=["user", "kind"], update_fields=["local_date", "due_at"],
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO scheduler_occasion (user_id, kind, local_date, due_at) "
+            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::timestamptz[]) "
+            "ON CONFLICT (user_id, kind) DO UPDATE SET local_date = EXCLUDED.local_date, due_at = EXCLUDED.due_at",
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]],
+        )
+
+
+def results_as_jsonl(results: Iterable[RowResult], summary: Summary) -> Iterator[bytes]:
+    for result in results:
+        summary.add(result)
+        yield (json.dumps(result.as_dict(), separators=(",", ":")) + "\n").encode()
+    yield (json.dumps({"summary": dataclasses.asdict(summary)}, separators=(",", ":")) + "\n").encode()
+
+
+def parser_for(fmt: str):
+    return parse_csv if fmt == "csv" else parse_jsonl
+
+
+def open_lines(stream: io.BufferedIOBase, max_line_bytes: int | None = None):
+    return lines_of(stream.readline, max_line_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE)

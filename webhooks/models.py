@@ -1,0 +1,83 @@
+import uuid
+
+from django.core.validators import URLValidator
+from django.db import models
+
+EVENT_TYPES = ("message.sent", "message.failed", "message.dead", "message.expired")
+
+
+def all_event_types() -> list[str]:
+    return list(EVENT_TYPES)
+
+
+class Endpoint(models.Model):
+    """An integrator's URL that receives signed delivery events.
+
+    Two secrets may be active at once: after a rotation every event is signed with the new
+    secret and, until `previous_secret_expires_at`, with the previous one too, so a receiver can
+    switch over without losing an event.
+    """
+
+    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    description = models.CharField(max_length=200, blank=True)
+    event_types = models.JSONField(default=all_event_types, help_text="Event types sent to this endpoint")
+    is_active = models.BooleanField(default=True)
+    secret = models.CharField(max_length=100, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Event(models.Model):
+    """The webhook outbox: one row per (endpoint, message status change), written in the same
+    transaction as the change. `next_attempt_at` is the wake-up column of pending rows (also the
+    token of the delivery task that holds them); delivered and dead rows clear it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead", "dead (attempts exhausted)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text="The event id, for dedupe")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32)
+    # No foreign key: the event outlives a deleted user's messages.
+    message_id = models.BigIntegerField()
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "webhook event"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "delivered", "dead"]), name="webhooks_event_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="pending") | models.Q(next_attempt_at__isnull=False),
+                name="webhooks_event_pending_has_wakeup",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="webhooks_event_wake_idx",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["endpoint", "created_at"], name="webhooks_event_endpoint_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} for message {self.message_id} ({self.status})"

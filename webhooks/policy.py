@@ -1,0 +1,56 @@
+"""Webhook delivery decisions, as pure functions: what an answer means, when to try again, how
+an event is signed. No database, broker or network here, so all of it is tested without them."""
+
+import dataclasses
+import hashlib
+import hmac
+import random
+
+SIGNATURE_HEADER = "Birthday-Signature"
+SIGNATURE_SCHEME = "v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    status: str  # "delivered" | "pending" (try again) | "dead"
+    delay_seconds: float | None = None  # when pending: wait before the next attempt
+
+
+def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
+    """The longest wait after the `attempt`-th failed attempt: base * 2^(attempt-1), capped."""
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Capped exponential backoff with equal jitter: uniform in [ceiling/2, ceiling], so retries
+    of many events spread out but never come back sooner than half the ceiling."""
+    ceiling = backoff_ceiling(attempt, base=base, cap=cap)
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def is_success(http_status: int | None) -> bool:
+    return http_status is not None and 200 <= http_status < 300
+
+
+def decide(
+    *, http_status: int | None, attempt: int, max_attempts: int, base: float, cap: float,
+    rng: random.Random | None = None,
+) -> Verdict:
+    """After attempt number `attempt` (1-based) answered `http_status` (None: no answer, a timeout
+    or a connection error): delivered on any 2xx; otherwise again later, until `max_attempts`."""
+    if is_success(http_status):
+        return Verdict("delivered")
+    if attempt >= max_attempts:
+        return Verdict("dead")
+    return Verdict("pending", backoff_delay(attempt, base=base, cap=cap, rng=rng))
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 of `timestamp.body` under `secret`, in hex."""
+    signed = str(timestamp).encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets: list[str], timestamp: int, body: bytes) -> str:
+    """`t=<unix seconds>,v1=<hex>[,v1=<hex>]`: one v1 per active secret, newest first."""
+    return ",".join([f"t={timestamp}", *(f"{SIGNATURE_SCHEME}={signature(s, timestamp, body)}" for s in secrets)])
