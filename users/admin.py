@@ -2,11 +2,14 @@ import calendar as month_calendar
 
 from django import forms
 from django.contrib import admin
+from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
 from core import calendar, clock
+from core.exceptions import ConflictError
 from scheduler.admin import OccasionTimes
 from scheduler.models import Occasion
 
@@ -97,6 +100,16 @@ class UserAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:messaging_message_changelist") + f"?user__id__exact={user.pk}"
         return format_html('<a href="{}">{} message(s) sent or on their way →</a>', url, user.messages.count())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form's email check can lose a race with another save; the database's unique index
+        # then refuses this one. Nothing was saved: say so instead of answering 500.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ConflictError:
+            self.message_user(request, "A recipient with this email already exists (emails are compared ignoring "
+                              "case); nothing was saved.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     # Every change goes through the service so occasions and pending messages follow it.
     def save_model(self, request, obj, form, change):

@@ -77,3 +77,24 @@ def test_the_index_names_recipients_and_operator_accounts_apart(admin_client):
     assert "Operator accounts (admin logins)" in html
     assert ">Users<" not in html
     assert "Add recipient" in admin_client.get("/admin/users/user/add/").content.decode()
+
+
+def test_an_email_taken_between_the_forms_check_and_the_save_is_refused_not_a_500(admin_client, monkeypatch):
+    # Two operators adding the same email at once: the form's check passes for both and the
+    # database's unique index refuses the second save. The operator sees why; nothing is saved.
+    from users import selectors
+
+    make_user(email="ann@example.com")
+    monkeypatch.setattr(selectors, "email_taken", lambda *args, **kwargs: False)
+    # The model's constraint check in the form, too: only the database's index is left to refuse it.
+    monkeypatch.setattr(User, "validate_constraints", lambda instance, exclude=None: None)
+    response = admin_client.post("/admin/users/user/add/", {
+        "first_name": "Ann", "last_name": "Again", "email": "ann@example.com", "birthday": "1990-03-04",
+        "timezone": "Europe/Paris", "anniversary_date": "",
+        "occasions-TOTAL_FORMS": "0", "occasions-INITIAL_FORMS": "0",
+    }, follow=True)
+    assert response.status_code == 200
+    assert not (response.context and "adminform" in response.context and response.context["adminform"].form.errors), \
+        response.context["adminform"].form.errors
+    assert "A recipient with this email already exists" in response.content.decode()
+    assert User.objects.count() == 1
