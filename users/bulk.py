@@ -132,14 +132,31 @@ def parse_csv(lines: Iterable[bytes | RowTooLarge]) -> Iterator[ParsedRow]:
                 decoder.reset()
                 yield "\x00invalid-utf8\n"
 
-    reader = csv.reader(text_lines())
-    header = next(reader, None)
+    def records():
+        # The csv module raises on some malformed lines (a bare carriage return in an unquoted
+        # field); the reader starts afresh on the next line, so the error is that row's alone.
+        reader = csv.reader(text_lines())
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield exc
+
+    rows = records()
+    header = next(rows, None)
     if header is None:
         return
-    header = [name.strip() for name in header]
+    # An unreadable header names no columns: every row then says which ones are missing.
+    header = [] if isinstance(header, csv.Error) else [name.strip() for name in header]
     missing = [name for name in CSV_COLUMNS if name != "anniversary_date" and name not in header]
     number = 0
-    for record in reader:
+    for record in rows:
+        if isinstance(record, csv.Error):
+            number += 1
+            yield number, None, {"non_field_errors": [f"Not a valid CSV row: {record}."]}
+            continue
         if not record or record == [""]:
             if too_large:
                 too_large.pop()
