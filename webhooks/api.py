@@ -17,6 +17,7 @@ ENDPOINT_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, de
 BODY_ERRORS = {400: _error("Invalid input; `fields` maps each invalid field to its messages"),
                415: _error("Content-Type is not application/json")}
 NOT_FOUND = {404: _error("No endpoint with this id")}
+PAGE_NOT_FOUND = {404: _error("No such page (past the last one)")}
 
 
 def _endpoint_id(raw) -> int:
@@ -34,7 +35,8 @@ class EndpointListCreateView(generics.ListCreateAPIView):
     def get_queryset(self):
         return selectors.list_endpoints()
 
-    @extend_schema(summary="List webhook endpoints", responses={200: EndpointSerializer(many=True), **COMMON_ERRORS})
+    @extend_schema(summary="List webhook endpoints (a page past the last answers 404)",
+                   responses={200: EndpointSerializer(many=True), **PAGE_NOT_FOUND, **COMMON_ERRORS})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
