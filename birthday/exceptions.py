@@ -17,7 +17,7 @@ from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from core.exceptions import ConflictError
+from core.exceptions import ConflictError, PayloadTooLarge  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
 
 
 def _error_code(exc) -> str:

@@ -6,7 +6,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from birthday.exceptions import ConflictError
+from core.exceptions import ConflictError
 from users.selectors import parse_user_id
 from users.serializers import ErrorSerializer
 from users.models import User

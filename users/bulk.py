@@ -26,7 +26,6 @@ from django.db.models.functions import Lower
 from rest_framework.exceptions import ValidationError
 
 from core import clock, occasions
-from scheduler.models import Occasion
 
 from .models import User
 from .serializers import UserSerializer
@@ -322,6 +321,7 @@ def _insert_occasions(rows: list[tuple]) -> None:
     if not rows:
         return
     if connection.vendor != "postgresql":
+        Occasion = User.occasions.field.model  # the scheduler sits above users: no import of it
         Occasion.objects.bulk_create(
             [Occasion(user_id=u, kind=k, local_date=d, due_at=t) for u, k, d, t in rows],
             update_conflicts=True, unique_fields=["user", "kind"], update_fields=["local_date", "due_at"],

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.views import APIView
 
-from birthday.exceptions import PayloadTooLarge
+from core.exceptions import PayloadTooLarge
 
 from . import bulk
 from .views import COMMON_ERRORS, _error
