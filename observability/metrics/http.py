@@ -56,14 +56,14 @@ class HttpMetricsMiddleware:
 INITIAL_STATUSES = ("200", "500")
 
 
-def _routes(patterns, prefix=""):
+def api_routes(patterns, prefix=""):
     from django.urls import URLPattern, URLResolver
 
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
             if pattern.namespace == "admin":
                 continue  # the admin's hundred routes are not part of the API's SLIs
-            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+            yield from api_routes(pattern.url_patterns, prefix + str(pattern.pattern))
         elif isinstance(pattern, URLPattern):
             view = getattr(pattern.callback, "view_class", None)
             if view is None:
@@ -77,7 +77,7 @@ def _routes(patterns, prefix=""):
 def initialise() -> None:
     from django.urls import get_resolver
 
-    for route, methods in _routes(get_resolver().url_patterns):
+    for route, methods in api_routes(get_resolver().url_patterns):
         for method in methods:
             for status in INITIAL_STATUSES:
                 API_REQUESTS.labels(method, route, status)

@@ -62,6 +62,8 @@ NOT_RUNNING = {
     "grafana_": "Grafana does not run here",
     "alertmanager_": "Alertmanager does not run here",
     "prometheus_": "this Prometheus scrapes only the system, not itself",
+    # Prometheus writes ALERTS itself, and only while an alert is pending or firing.
+    "ALERTS": "no alert is pending or firing at this moment",
     # Created on the first denial (its labels are routes): the API answers 403 only to a CSRF
     # failure, which csrf_violations counts instead, so no workload here can produce one.
     "birthday_scheduler_authorization_denials_total": "no API route denies authorization (403) to the workload",
