@@ -27,7 +27,7 @@ from .procs import ROOT, ProcessGroup, Usage
 from .ts_system import TSSystem, Unavailable
 
 UTC = datetime.UTC
-API_COMMAND = [sys.executable, "-m", "gunicorn", "-c", "birthday/gunicorn.conf.py"]
+API_COMMAND = [sys.executable, "-m", "gunicorn", "-c", "python:birthday.gunicorn_config"]
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""gunicorn pieces (named in birthday/gunicorn.conf.py): the worker class and the access log.
+"""gunicorn pieces (named in birthday/gunicorn_config.py): the worker class and the access log.
 
 - Requests gunicorn rejects before the application sees them (a request line over
   `limit_request_line`, a header with control characters, a malformed chunk) get the API's JSON

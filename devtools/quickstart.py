@@ -91,7 +91,7 @@ def gunicorn_bind() -> str:
     """The address gunicorn binds, read from its own config file (API_BIND or its default)."""
     import runpy
 
-    conf = Path(__file__).resolve().parent.parent / "birthday" / "gunicorn.conf.py"
+    conf = Path(__file__).resolve().parent.parent / "birthday" / "gunicorn_config.py"
     return runpy.run_path(str(conf))["bind"]
 
 

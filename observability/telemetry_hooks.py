@@ -1,7 +1,7 @@
 """Process lifecycle for tracing and log correlation: when each kind of process sets tracing up
 and shuts it down, and how the request id crosses the broker.
 
-- gunicorn: `post_fork` / `worker_exit` in birthday/gunicorn.conf.py call the functions below;
+- gunicorn: `post_fork` / `worker_exit` in birthday/gunicorn_config.py call the functions below;
   the master never starts an exporter thread.
 - Celery worker, prefork pool: each child sets up in `worker_process_init` (after the fork) and
   flushes in `worker_process_shutdown`. Other pools (solo, threads) run tasks in the main

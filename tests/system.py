@@ -74,7 +74,7 @@ def start_api(processes, extra_env=None, name="api", api_workers="1"):
     port = free_port()
     env = {"API_BIND": f"127.0.0.1:{port}", "API_WORKERS": api_workers, **(extra_env or {})}
     proc = processes.start(
-        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "birthday/gunicorn.conf.py"],
+        [sys.executable, "-m", "gunicorn", "birthday.wsgi", "-c", "python:birthday.gunicorn_config"],
         name, extra_env=env, ready_text="Booting worker",
     )
     base = f"http://127.0.0.1:{port}"

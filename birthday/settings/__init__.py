@@ -3,7 +3,7 @@
 One module per concern; this package composes them, so DJANGO_SETTINGS_MODULE stays
 `birthday.settings`. Nothing here starts anything: process-level setup (the metrics
 multiprocess directory, the embedded broker's folders, tracing) happens where each process
-starts (birthday/celery.py signals, birthday/gunicorn.conf.py hooks).
+starts (birthday/celery.py signals, birthday/gunicorn_config.py hooks).
 """
 
 from .base import *  # noqa: F403

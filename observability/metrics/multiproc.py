@@ -1,6 +1,6 @@
 """Which service this process belongs to, and its prometheus multiprocess directory.
 
-Imported by settings (and gunicorn.conf.py) before prometheus_client is: the client picks
+Imported by settings (and gunicorn_config.py) before prometheus_client is: the client picks
 file-backed values at import time when PROMETHEUS_MULTIPROC_DIR is set, so the variable has to
 be in place first. Nothing here may import prometheus_client or Django.
 """

@@ -1,6 +1,6 @@
 """The API as its server process serves it: JSON for every error a client can cause (gunicorn's
 own rejections included), 503 while PostgreSQL is down, access lines that carry the request's
-ids. Each test starts gunicorn with birthday/gunicorn.conf.py and talks to it over a socket."""
+ids. Each test starts gunicorn with birthday/gunicorn_config.py and talks to it over a socket."""
 
 import json
 import os
