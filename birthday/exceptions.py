@@ -66,7 +66,7 @@ def api_exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, ValidationError):
-        fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        fields = _flat(response.data if isinstance(response.data, dict) else {"non_field_errors": response.data})
         response.data = {"error": "invalid", "detail": "The request has invalid fields.", "fields": fields}
     elif isinstance(exc, ParseError):
         response.data = {"error": "malformed", "detail": str(exc.detail)}
@@ -74,6 +74,26 @@ def api_exception_handler(exc, context):
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
         response.data = {"error": _error_code(exc), "detail": detail}
     return response
+
+
+def _flat(errors, prefix: str = "") -> dict[str, list[str]]:
+    """Per-field messages, one list of strings per field: the errors of a list's items (DRF's
+    {"0": [...]}) under the item's path, `event_types[0]`, `occasions[1].date`."""
+    out: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        items = errors.items()
+    elif errors and all(isinstance(e, str) for e in errors):
+        return {prefix: [str(e) for e in errors]}
+    else:
+        items = ((i, e) for i, e in enumerate(errors) if e)
+    for key, value in items:
+        index = isinstance(key, int) or str(key).isdigit()
+        path = f"{prefix}[{key}]" if index else (f"{prefix}.{key}" if prefix else str(key))
+        if isinstance(value, (dict, list)):
+            out.update(_flat(value, path))
+        else:
+            out[path] = [str(value)]
+    return out
 
 
 def _wants_json(request) -> bool:

@@ -36,13 +36,15 @@ def test_register_read_change_rotate_delete(api):
 @pytest.mark.parametrize("payload, field", [
     ({"url": "not a url"}, "url"),
     ({"url": "ftp://example.com/x"}, "url"),
-    ({"url": "https://example.com/x", "event_types": ["message.bounced"]}, "event_types"),
+    # An item's error is under the item's path, in the documented shape (a list of strings).
+    ({"url": "https://example.com/x", "event_types": ["message.sent", "message.bounced"]}, "event_types[1]"),
     ({"url": "https://example.com/x", "event_types": []}, "event_types"),
     ({}, "url"),
 ])
 def test_bad_input_is_a_400_per_field(api, payload, field):
     response = api.post("/webhooks/endpoints", payload, format="json")
     assert response.status_code == 400 and field in response.json()["fields"]
+    assert all(isinstance(m, list) and all(isinstance(s, str) for s in m) for m in response.json()["fields"].values())
 
 
 def test_rotate_bad_overlap_and_unknown_ids(api):
