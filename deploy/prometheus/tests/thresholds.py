@@ -92,6 +92,11 @@ def storage(blocks, limit):
             'prometheus_tsdb_retention_limit_bytes{instance="prometheus:9090"}': gauge(limit)}
 
 
+def webhook_attempts(failed, succeeded):
+    series = 'birthday_scheduler_webhook_delivery_attempts_total{{event_type="message.sent",outcome="{}"}}'
+    return {series.format("timeout"): counter(failed), series.format("success"): counter(succeeded)}
+
+
 def alert_cases():
     """Alerts of alert-rules.yml and meta-rules.yml, evaluated every minute.
     A ratio of rates over counters starting at 0 has its value from the second sample (1m) on; a
@@ -119,6 +124,9 @@ def alert_cases():
         # QueueDepthHigh: > 1000 for 10m.
         over("QueueDepthHigh", "1020 messages queued", {q: gauge(1020)}, 10),
         under("QueueDepthHigh", "980 messages queued", {q: gauge(980)}, 30),
+        # WebhookDeliveriesFailing: > 50% of webhook attempts failing over 10m, for 15m.
+        over("WebhookDeliveriesFailing", "51% of webhook attempts failing", webhook_attempts(51, 49), 16),
+        under("WebhookDeliveriesFailing", "49% of webhook attempts failing", webhook_attempts(49, 51), 35),
         # CircuitBreakerOpen: == 1 for 2m (0 closed, 1 open).
         over("CircuitBreakerOpen", "breaker open", {'birthday_scheduler_circuit_breaker_open{service_name="email-vendor"}': gauge(1)}, 2),
         under("CircuitBreakerOpen", "breaker closed", {'birthday_scheduler_circuit_breaker_open{service_name="email-vendor"}': gauge(0)}, 20),
@@ -250,6 +258,76 @@ def slo_cases():
     return out
 
 
+# The queue-health SLI is time-based: the share of the recording rule's evaluations (every 30 s,
+# as deployed) in which the deliveries queue held more than 1,000 messages. Its tests run at that
+# step, so a window's ratio is breaches / samples with Prometheus's closed windows: 11 samples in
+# 5m, 61 in 30m, 121 in 1h, 721 in 6h, 2,881 in 1d.
+QUEUE = 'birthday_scheduler_queue_depth{queue_name="deliveries"}'
+
+
+def queue_samples(*segments):
+    """Queue depths every 30 s: ("quiet", n) n samples at 0, ("breach", n) n at 2,000, ("gap", n)
+    n missing samples (beat not scraped), ("every", k, n) n samples with a breach as each k-th."""
+    parts = []
+    for kind, *args in segments:
+        if kind == "quiet":
+            parts.append(f"0x{args[0] - 1}")
+        elif kind == "breach":
+            parts.append(f"2000x{args[0] - 1}")
+        elif kind == "gap":
+            parts.append(f"_x{args[0]}")
+        else:
+            k, n = args
+            parts += ([f"0x{k - 2}", "2000"] if k > 1 else ["2000"]) * (n // k)
+    return {QUEUE: " ".join(parts)}
+
+
+def at(seconds: int) -> str:
+    return f"{seconds // 60}m{seconds % 60}s" if seconds % 60 else f"{seconds // 60}m"
+
+
+def queue_case(alert, what, series, silent_at=(), firing_at=()):
+    return {"name": f"{alert}: {what}", "interval": "30s",
+            "input_series": [{"series": s, "values": v} for s, v in series.items()],
+            "promql_expr_test": [silent(alert, at(t)) for t in silent_at] + [firing(alert, at(t)) for t in firing_at]}
+
+
+def queue_slo_cases():
+    """Each threshold of the two burn-rate alerts, at the sample where a window's breach count
+    passes it, and each `for` from there. Sample i is at i * 30 s."""
+    page, ticket = "SLOQueueHealthBurnRatePage", "SLOQueueHealthBurnRateTicket"
+    six_hours = 721
+    return [
+        # 1h/5m at 14.4x (14.4%): after 6 quiet hours, a queue above 1,000 from 360m30s on. At the
+        # 18th breach (369m) the 1h window holds 18 of 121 (14.9%; 17: 14.05%), the 5m window is
+        # all breach and 6h is at 2.5%: pending at 369m, firing 2 minutes later.
+        queue_case(page, "a queue above 1,000 after 6 quiet hours fires 2m after its 18th breach in the hour",
+                   queue_samples(("quiet", six_hours), ("breach", 100)), silent_at=[22230], firing_at=[22260]),
+        # 6h/30m at 6x (6%): after 6 quiet hours, every 8th sample a breach (12.5%: the 1h window
+        # stays at 13.2% or less, under 14.4x). The 44th breach (536m) makes 44 of 721 in 6h
+        # (6.1%; 43: 5.96%), 30m holds 7 or 8 of 61: pending at 536m, firing at 538m.
+        queue_case(page, "one sample in 8 above 1,000 fires 2m after the 6h window's 44th breach",
+                   queue_samples(("quiet", six_hours), ("every", 8, 8 * 50)), silent_at=[32250], firing_at=[32280]),
+        # 3d/6h at 1x (1%): 2,001 quiet samples (1000m, under a day: the 1d and 3d windows hold
+        # every sample), then a queue above 1,000. The 21st breach (1010m30s) makes 21 of 2,022
+        # (1.04%; 20: 0.99%), 6h far above: pending then, firing 15 minutes later.
+        queue_case(ticket, "a queue above 1,000 after 1000 quiet minutes fires 15m after its 21st breach",
+                   queue_samples(("quiet", 2001), ("breach", 80)), silent_at=[61500], firing_at=[61530]),
+        # 1d/2h at 3x (3%), when 3d/6h is under 1x: samples have been missing for a day, so the
+        # 1d and 2h windows hold only the recent ones while 3d still holds 1,001 old quiet ones.
+        # From 2000m, each 30th sample a breach, the first at once: 1d and 2h stay above 3.3%
+        # (4% or less after 150 samples), 3d under 1%. Pending from 2000m, firing at 2015m and on.
+        queue_case(ticket, "one sample in 30 above 1,000 after a day without samples fires by the 1d/2h pair",
+                   queue_samples(("quiet", 1001), ("gap", 2999), ("every", 1, 1), ("every", 30, 210)),
+                   silent_at=[120870], firing_at=[120900, 123600, 126000]),
+        # The same with each 40th sample a breach, the last of its 40: 1d and 2h at most 2.5%,
+        # under 3x; 3d under 1%. Silent throughout.
+        queue_case(ticket, "one sample in 40 above 1,000 after a day without samples stays silent",
+                   queue_samples(("quiet", 1001), ("gap", 2999), ("every", 40, 240)),
+                   silent_at=list(range(120000, 127201, 300))),
+    ]
+
+
 def registrations(burst_per_30m, burst_from=340, samples=380):
     """Users created every 30 minutes: a week of hours alternating 4 and 6 sign-ups (mean 5 an
     hour, standard deviation 1), then a steady burst from sample `burst_from` (170h)."""
@@ -285,6 +363,13 @@ FILES = {
         "rule_files": ["../rules/alert-rules.yml"],
         "evaluation_interval": "10m",
         "tests": anomaly_cases(),
+    },
+    "slo-queue-thresholds.test.yml": lambda: {
+        "rule_files": ["../rules/slo-rules.yml"],
+        "evaluation_interval": "30s",
+        "group_eval_order": ["birthday_scheduler_slo_recordings", "birthday_scheduler_slo_error_budget",
+                             "birthday_scheduler_slo_burn_rate"],
+        "tests": queue_slo_cases(),
     },
     "slo-thresholds.test.yml": lambda: {
         "rule_files": ["../rules/slo-rules.yml"],
