@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from .procs import cpu_seconds
+
 ZONES = ["UTC", "Europe/London", "Asia/Kathmandu", "America/New_York", "Australia/Eucla", "Pacific/Chatham",
          "America/St_Johns", "Asia/Kolkata", "Pacific/Kiritimati", "Etc/GMT+12"]
 
@@ -139,14 +141,7 @@ class CpuMeter:
         return procs
 
     def snapshot(self) -> dict[int, float]:
-        seen = {}
-        for proc in self._procs():
-            try:
-                times = proc.cpu_times()
-                seen[proc.pid] = times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return seen
+        return cpu_seconds(self._procs())
 
 
 async def run(args) -> dict:

@@ -15,6 +15,15 @@ import psutil
 from core.queues import WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel kills the child when the process that started it dies, so a
+    benchmark or test run that is itself killed leaves no worker consuming its queues."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ProcessGroup:
@@ -32,7 +41,8 @@ class ProcessGroup:
         log = open(log_path, "w+")
         # clean_env: the child gets `extra_env` alone (another system, none of this one's settings).
         env = dict(extra_env or {}) if clean_env else dict(self.env, **(extra_env or {}))
-        proc = subprocess.Popen(args, cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(args, cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=die_with_parent)
         proc.log = log  # type: ignore[attr-defined]
         proc.name = name  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -100,15 +110,20 @@ def _tree(pids):
     return out
 
 
-def _cpu_by_pid(pids) -> dict[int, float]:
+def cpu_seconds(processes) -> dict[int, float]:
+    """User plus system CPU seconds of each process, by pid (those that have exited are left out)."""
     cpu = {}
-    for process in _tree(pids):
+    for process in processes:
         try:
             times = process.cpu_times()
             cpu[process.pid] = times.user + times.system
         except psutil.Error:
             pass
     return cpu
+
+
+def _cpu_by_pid(pids) -> dict[int, float]:
+    return cpu_seconds(_tree(pids))
 
 
 class Usage:

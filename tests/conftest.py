@@ -11,6 +11,7 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from bench.procs import die_with_parent
 from core.queues import WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +144,8 @@ class ProcessGroup:
         log = open(self.tmp_path / f"{name}-{len(self.procs)}.log", "w+")
         env = dict(self.env, **(extra_env or {}))
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         proc.log = log  # type: ignore[attr-defined]
         proc.name = name  # type: ignore[attr-defined]
