@@ -1,4 +1,4 @@
-"""Which service this process belongs to, and its prometheus multiprocess directory.
+"""The prometheus multiprocess directory of this process's service.
 
 Imported by settings (and gunicorn_config.py) before prometheus_client is: the client picks
 file-backed values at import time when PROMETHEUS_MULTIPROC_DIR is set, so the variable has to
@@ -9,26 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Services whose metrics come from more than one process (gunicorn workers, prefork children).
 MULTIPROCESS_SERVICES = ("api", "worker")
-
-
-def service_from_argv(argv: list[str] | None = None) -> str | None:
-    """'worker' or 'beat' for a Celery process started from the command line, else None."""
-    argv = sys.argv if argv is None else argv
-    if not argv:
-        return None
-    program = argv[0]
-    if os.path.basename(program) != "celery" and not program.endswith(os.path.join("celery", "__main__.py")):
-        return None
-    for word in argv[1:]:
-        if word in ("worker", "beat"):
-            return word
-    return None
 
 
 def default_dir(service: str, var_dir: Path, pid: int | None = None) -> Path:
