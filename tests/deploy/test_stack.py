@@ -1,6 +1,7 @@
-import os
 """The stack as files: compose, Kubernetes manifests, logs and traces plumbing."""
 
+import os
+import re
 import subprocess
 
 import kubernetes_validate
@@ -49,7 +50,7 @@ def test_compose_file_is_valid_and_runs_every_component():
     assert "ignored" not in r.stderr, r.stderr  # keys docker-compose 1.29 would silently drop
     services = yaml.safe_load(r.stdout)["services"]
     assert set(services) == {
-        "api", "worker", "beat", "vendor", "celery-exporter", "postgres", "rabbitmq", "redis", "prometheus",
+        "api", "worker", "webhook-worker", "beat", "vendor", "celery-exporter", "postgres", "rabbitmq", "redis", "prometheus",
         "alertmanager", "grafana", "loki", "promtail", "otel-collector", "jaeger", "postgres-exporter",
         "redis-exporter", "node-exporter"}
     assert services["worker"]["command"][:4] == ["celery", "-A", "birthday", "worker"]
@@ -154,3 +155,41 @@ def test_otel_collector_pipelines():
     for pipeline in pipelines.values():
         for name in pipeline["receivers"] + pipeline["processors"] + pipeline["exporters"]:
             assert name in config["receivers"] or name in config["processors"] or name in config["exporters"], name
+
+
+def _queues_consumed(command) -> set[str]:
+    command = [str(word) for word in command]
+    if "worker" not in command or "-Q" not in command:
+        return set()
+    return set(command[command.index("-Q") + 1].split(","))
+
+
+def test_every_queue_has_a_consumer_that_prometheus_scrapes():
+    """Tasks go to three queues (core/queues.py); a variant without a webhook worker would
+    accept endpoints and never call them."""
+    from core.queues import DELIVERY_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE
+
+    wanted = {DELIVERY_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE}
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    consumers = {name: _queues_consumed(s.get("command", [])) for name, s in compose.items()}
+    assert wanted <= set().union(*consumers.values()), consumers
+    scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {t for job in scraped for c in job.get("static_configs", []) for t in c["targets"]}
+    for name, queues in consumers.items():
+        if queues:
+            port = compose[name]["environment"]["WORKER_METRICS_PORT"]
+            assert f"{name}:{port}" in targets, (name, port)
+
+    k8s = {d["metadata"]["name"]: d for _, d in manifests() if d["kind"] == "Deployment"}
+    by_app = {d["spec"]["template"]["metadata"]["labels"]["app"]: _queues_consumed(c["command"])
+              for d in k8s.values() for c in d["spec"]["template"]["spec"]["containers"]}
+    assert wanted <= set().union(*by_app.values()), by_app
+    k8s_scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.k8s.yml").read_text())["scrape_configs"]
+    kept = [r["regex"] for job in k8s_scrape for r in job.get("relabel_configs", []) if r.get("action") == "keep"]
+    for app, queues in by_app.items():
+        if queues:
+            assert any(re.fullmatch(regex, app) for regex in kept), app
+
+    local = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.local.yml").read_text())["scrape_configs"]
+    local_targets = {t for job in local for c in job.get("static_configs", []) for t in c["targets"]}
+    assert "127.0.0.1:9103" in local_targets  # bin/run's webhook worker (WEBHOOK_WORKER_METRICS_PORT)
