@@ -7,3 +7,11 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from django.conf import settings
+
+        if settings.DATABASES["default"].get("OPTIONS", {}).get("pool"):
+            from .dbpool import reconnect_every
+
+            reconnect_every(settings.DB_POOL_RECONNECT_SECONDS)

@@ -14,6 +14,8 @@ DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 1)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Short: with the database down a request must fail (503) before its client gives up.
 DB_POOL_TIMEOUT_SECONDS = env_float("DB_POOL_TIMEOUT_SECONDS", 3.0)
+# After a failed connection the pool tries again this often (core/dbpool.py), not with backoff.
+DB_POOL_RECONNECT_SECONDS = env_float("DB_POOL_RECONNECT_SECONDS", 0.5)
 if USING_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
