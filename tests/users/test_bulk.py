@@ -167,3 +167,14 @@ def test_checking_in_worker_processes_gives_the_same_results(tmp_path, settings)
     assert results[5]["status"] == "error" and results[30]["status"] == "duplicate"
     assert results[-1]["summary"] == {"rows": 40, "created": 38, "duplicate": 1, "error": 1}
     assert User.objects.count() == 38 and Occasion.objects.count() == 38
+
+
+def test_result_lines_are_what_json_writes():
+    from users.bulk import RowResult, Summary, results_as_jsonl
+
+    results = [RowResult(1, "created", id=7), RowResult(2, "duplicate", id=3),
+               RowResult(3, "error", fields={"timezone": ["Unknown time zone 'Mars/Base'."]})]
+    lines = list(results_as_jsonl(results, Summary()))
+    assert [json.loads(line) for line in lines[:3]] == [r.as_dict() for r in results]
+    assert lines[0] == json.dumps(results[0].as_dict(), separators=(",", ":")).encode() + b"\n"
+    assert json.loads(lines[3]) == {"summary": {"rows": 3, "created": 1, "duplicate": 1, "error": 1}}
