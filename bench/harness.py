@@ -324,7 +324,7 @@ def api(options: Options, procs: ProcessGroup) -> tuple[dict, dict]:
     rng = random.Random(3)
     specs = compare.api_specs("python", options.api_port, raw, [rng.randint(1, options.users) for _ in range(20_000)])
     try:
-        results = {"server": "gunicorn birthday/gunicorn_config.py (defaults: API_WORKERS, API_THREADS)",
+        results = {"server": "gunicorn -c python:birthday.gunicorn_config (defaults: API_WORKERS, API_THREADS)",
                    "load_generator": f"bench/loadgen.py, open loop at {options.api_rate} req/s, default API throttle"}
         for name, endpoint in (("post_user", "post"), ("get_user", "get")):
             spec = dict(specs[endpoint], mode="open", rate=options.api_rate, seconds=options.api_seconds, connections=512)
