@@ -3,7 +3,8 @@ from django.apps import AppConfig
 
 class CoreConfig(AppConfig):
     """What every app shares and nothing depends on below it: the clock, the calendar, the
-    occasion registry, pseudonymous user references and the queue names."""
+    occasion registry, pseudonymous user references, the queue names, and (at start) the database
+    pool's reconnect interval (dbpool.py)."""
 
     name = "core"
     verbose_name = "Core"
