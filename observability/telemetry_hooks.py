@@ -7,44 +7,19 @@ and shuts it down, and how the request id crosses the broker.
   flushes in `worker_process_shutdown`. Other pools (solo, threads) run tasks in the main
   process, which sets up in `worker_init`.
 - Celery beat: `beat_init`.
-- Anything else (manage.py commands, runserver, other WSGI servers): `configure_for_process`,
-  called from AppConfig.ready.
+- manage.py commands and runserver: manage.py's `main`, before Django starts.
+
+Each start hook names its process; nothing here guesses it from argv.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 from celery import signals
 
 from . import request_id, tracing
 from .logging import configure_from_settings
-
-
-def process_role(argv: list[str] | None = None, modules=None) -> str:
-    """What this process is: 'gunicorn', 'celery', 'pytest' or 'manage'."""
-    argv = sys.argv if argv is None else argv
-    modules = sys.modules if modules is None else modules
-    program = os.path.basename(argv[0]) if argv else ""
-    if "gunicorn" in program or argv and argv[0].endswith(os.path.join("gunicorn", "__main__.py")) \
-            or "gunicorn.arbiter" in modules:
-        return "gunicorn"
-    if program == "celery" or (argv and argv[0].endswith(os.path.join("celery", "__main__.py"))):
-        return "celery"
-    if "_pytest" in modules:
-        return "pytest"
-    return "manage"
-
-
-def configure_for_process() -> None:
-    """Tracing for processes nobody forks after Django starts. gunicorn and Celery processes
-    are left to their fork hooks (an exporter thread started before a fork dies in the child);
-    test runs set up their own exporters."""
-    role = process_role()
-    if role == "manage":
-        is_server = len(sys.argv) > 1 and sys.argv[1] in {"runserver"}
-        tracing.configure_tracing("api" if is_server else "manage")
 
 
 # --- gunicorn -------------------------------------------------------------------------------

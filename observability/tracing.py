@@ -6,7 +6,7 @@ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); OTEL_SDK_DISABLED=true turns it off regardl
 
 The SDK starts an exporter thread, and threads do not survive fork(): each process that runs
 work sets tracing up itself, after any fork (`telemetry_hooks` does this for gunicorn workers,
-Celery prefork children and beat; AppConfig.ready for everything else).
+Celery prefork children and beat; manage.py for its commands).
 """
 
 from __future__ import annotations

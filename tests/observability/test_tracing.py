@@ -1,6 +1,9 @@
 """Tracing setup from the standard OTEL_* variables."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from opentelemetry import trace
@@ -10,7 +13,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from core.refs import user_ref
 from observability import tracing
-from observability.telemetry_hooks import process_role
+from tests.conftest import ROOT
 
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -176,16 +179,19 @@ def test_user_ref_is_a_stable_keyed_hash(settings):
     assert user_ref(42) != ref
 
 
-@pytest.mark.parametrize(
-    "argv, modules, role",
-    [
-        (["/venv/bin/gunicorn", "birthday.wsgi"], {}, "gunicorn"),
-        (["/venv/bin/celery", "-A", "birthday", "worker"], {}, "celery"),
-        (["/venv/lib/python3.11/site-packages/celery/__main__.py", "-A", "birthday", "beat"], {}, "celery"),
-        (["manage.py", "runserver"], {}, "manage"),
-        (["manage.py", "migrate"], {"gunicorn.arbiter": object()}, "gunicorn"),
-        (["/venv/bin/pytest"], {"_pytest": object()}, "pytest"),
-    ],
+_PROVIDER_OF_THE_PROCESS = (
+    "from opentelemetry import trace; from observability import tracing; "
+    "print(type(trace.get_tracer_provider()).__name__, tracing._provider_pid is not None)"
 )
-def test_process_role_keeps_forking_servers_to_their_hooks(argv, modules, role):
-    assert process_role(argv, modules) == role
+
+
+@pytest.mark.integration  # a child process
+@pytest.mark.parametrize("exporter, expected", [("console", "TracerProvider True"), ("none", "ProxyTracerProvider False")])
+def test_a_management_command_sets_tracing_up_when_asked(exporter, expected):
+    """manage.py names its process and sets tracing up before the command runs; tests (pytest
+    loads Django without manage.py) set up their own exporters."""
+    environ = {**os.environ, "OTEL_TRACES_EXPORTER": exporter, "OTEL_SDK_DISABLED": "false"}
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", _PROVIDER_OF_THE_PROCESS],
+                            cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == expected
