@@ -45,27 +45,36 @@ class Inventory:
     recording_rules: tuple[str, ...]
     dashboards: dict[str, tuple[str, ...]]
     deviations: dict[str, Deviation] = None
+    # Series the plan's inventory does not list but its alerts, the alerts rebuilt in their
+    # place, or standard panels read; and the project's own additions (webhooks).
+    additions: dict[str, Metric] = None
 
 
 def _tuple(values):
     return None if values is None else tuple(values)
 
 
-def parse(raw: dict) -> Inventory:
+def _metrics(raw: dict) -> dict[str, Metric]:
     metrics = {}
-    for name, spec in raw["metrics"].items():
+    for name, spec in raw.items():
         spec = spec or {}
         unknown = set(spec) - {"type", "labels", "buckets", "quantiles"}
         if unknown:
             raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
         metrics[name] = Metric(name, spec.get("type"), _tuple(spec.get("labels")),
                                _tuple(spec.get("buckets")), _tuple(spec.get("quantiles")))
+    return metrics
+
+
+def parse(raw: dict) -> Inventory:
+    metrics = _metrics(raw["metrics"])
     alerts = {name: Alert(name, spec["for"], spec["severity"], spec.get("threshold"))
               for name, spec in raw["alerts"].items()}
     dashboards = {title: tuple(panels) for title, panels in raw["dashboards"].items()}
     deviations = {name: Deviation(name, spec["replacement"], spec["reason"])
                   for name, spec in (raw.get("deviations") or {}).items()}
-    return Inventory(metrics, alerts, tuple(raw["recording_rules"]), dashboards, deviations)
+    additions = _metrics((raw.get("project_additions") or {}).get("metrics") or {})
+    return Inventory(metrics, alerts, tuple(raw["recording_rules"]), dashboards, deviations, additions)
 
 
 @functools.cache

@@ -48,8 +48,10 @@ class ServiceCollector:
             source = REGISTRY
         quantiles = summary.PROCESSING.quantile_samples()
         for metric in source.collect():
-            if directory is None and metric.name.startswith("process_"):
-                continue  # the client's own process collector; RuntimeCollector covers the tree
+            if directory is None and metric.name.startswith(("process_", "python_")):
+                # The client's default collectors, which only a single-process registry has:
+                # RuntimeCollector covers the process tree, nodejs_gc_duration_seconds the GC.
+                continue
             if metric.name == summary.PROCESSING.name and metric.type == "summary":
                 metric.samples = list(metric.samples) + quantiles
             yield metric

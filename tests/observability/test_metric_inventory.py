@@ -151,7 +151,8 @@ def test_every_inventory_metric_is_exposed_with_its_shape_and_moves(processes, p
     scraped = best_families(texts)
 
     problems = []
-    for name, spec in inventory.items():
+    additions = contract.load().additions
+    for name, spec in {**inventory, **additions}.items():
         key = family_key(name, spec.type)
         if key not in scraped:
             problems.append(f"{name}: on no endpoint")
@@ -175,6 +176,12 @@ def test_every_inventory_metric_is_exposed_with_its_shape_and_moves(processes, p
         if name in MOVED and total(family) <= 0:
             problems.append(f"{name}: did not move (on {endpoint})")
     assert not problems, "\n".join(problems)
+
+    # Nothing measured twice, nothing unaccounted for: every family an endpoint exposes is one the
+    # contract names.
+    named = {family_key(name, spec.type) for name, spec in {**inventory, **additions}.items()}
+    unlisted = sorted(set(scraped) - named)
+    assert not unlisted, f"exposed, not in the contract: {unlisted}"
 
     # Route templates, never raw paths or ids.
     paths = {s.labels["path"] for s in parse(texts["api"])["birthday_scheduler_api_requests"].samples}
