@@ -100,16 +100,14 @@ class ContextFilter(logging.Filter):
             else:
                 record.trace_id = None
                 record.span_id = None
-        if preset.get("request_id") is None:
-            record.request_id = request_id.get()
-        # django.request logs a failed response after the request's span and id are gone,
-        # but hands over the request, which remembers both.
+        # django.request logs a failed response after the request's span is gone, but hands
+        # over the request, which remembers its ids.
         http_request = getattr(record, "request", None)
-        if record.request_id is None and http_request is not None:
-            record.request_id = getattr(http_request, "request_id", None)
-            trace_ids = getattr(http_request, "trace_ids", None)
-            if record.trace_id is None and trace_ids:
-                record.trace_id, record.span_id = trace_ids
+        if preset.get("request_id") is None:
+            record.request_id = getattr(http_request, "request_id", None) or request_id.get()
+        trace_ids = getattr(http_request, "trace_ids", None)
+        if record.trace_id is None and trace_ids:
+            record.trace_id, record.span_id = trace_ids
         task = _current_task()
         if task is not None:
             record.task_id = task[0]
@@ -242,6 +240,8 @@ def build_logging(debug: bool = False, level: str = "INFO", service: str | None 
             "py.warnings": {"handlers": [], "propagate": True},
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
+            # django-guid says at INFO, for every request and task, which id it chose.
+            "django_guid": {"level": "WARNING"},
             # Per-request lines from the HTTP client would be noise next to the delivery logs.
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},

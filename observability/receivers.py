@@ -2,7 +2,7 @@
 
 import logging
 
-from . import telemetry_hooks  # noqa: F401  (Celery lifecycle: tracing per process, JSON logs, request id)
+from . import telemetry_hooks  # noqa: F401  (Celery lifecycle: tracing per process, JSON logs)
 
 # Django no longer does this: without it warnings bypass the JSON log format.
 logging.captureWarnings(True)

@@ -1,54 +1,34 @@
-"""The correlation id: one per API request (or per Celery task chain started outside a request).
+"""The correlation id: one per API request, and one per Celery task chain started outside a request.
 
-An `X-Request-ID` sent by a caller or a proxy is kept when it is safe to echo into logs and
-headers; anything else is replaced, so a client cannot inject log lines or oversized values.
-Tasks published while an id is current carry it in a message header, so a request's (or a
-tick's) whole fan-out shares one id across processes.
+django-guid keeps it (settings: DJANGO_GUID). Its middleware takes a caller's `X-Request-ID`
+when it is a UUID (dashed, or 32 hex digits as nginx's `$request_id`) and makes a new one
+otherwise, so nothing a client sends reaches logs or headers unchecked; its Celery integration
+carries the current id in a message header to every task published meanwhile, and gives a task
+published outside a request (beat's tick) an id of its own, so a request's or a tick's whole
+fan-out shares one id across processes.
+
+What django-guid does not do is here: `RequestIdMiddleware` puts the id and the trace ids where
+the lines written after the middleware chain has returned can find them. This module needs no
+Django settings: gunicorn's error path uses it before any request reaches Django.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import re
 import uuid
 from collections.abc import Iterator
 
-HEADER = "X-Request-ID"
-META_KEY = "HTTP_X_REQUEST_ID"
-# Name of the Celery message header; Celery exposes unknown headers as task.request attributes.
-TASK_HEADER = "request_id"
-_VALID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+from django_guid.context import guid as _current
 
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("birthday_request_id", default=None)
+HEADER = "X-Request-ID"
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def sanitize(candidate: object) -> str | None:
-    """The candidate if it is an acceptable id, else None."""
-    if isinstance(candidate, bytes):
-        try:
-            candidate = candidate.decode("ascii")
-        except UnicodeDecodeError:
-            return None
-    if isinstance(candidate, str) and _VALID.fullmatch(candidate):
-        return candidate
-    return None
-
-
 def get() -> str | None:
     return _current.get()
-
-
-def set_current(value: str | None) -> contextvars.Token:
-    return _current.set(value)
-
-
-def reset(token: contextvars.Token) -> None:
-    _current.reset(token)
 
 
 @contextlib.contextmanager
@@ -61,13 +41,13 @@ def bound(value: str | None) -> Iterator[str | None]:
 
 
 class RequestIdMiddleware:
-    """Binds the request's id for everything the request does and returns it to the caller."""
+    """Right after django-guid's middleware, which has chosen the request's id."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = sanitize(request.META.get(META_KEY)) or new_id()
+        request_id = get()
         request.request_id = request_id
         # Django logs 4xx/5xx responses after the middleware chain has returned; the log
         # filter reads the ids from the request those records carry.
@@ -77,21 +57,15 @@ class RequestIdMiddleware:
         request.META["birthday.request_id"] = request_id
         if request.trace_ids:
             request.META["birthday.trace_ids"] = request.trace_ids
-        token = _current.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            _current.reset(token)
-        response[HEADER] = request_id
-        return response
+        return self.get_response(request)
 
 
-def _tag_server_span(request_id: str) -> tuple[str, str] | None:
+def _tag_server_span(request_id: str | None) -> tuple[str, str] | None:
     # Lets a trace found in the tracing UI be matched to the caller's own request id.
     from opentelemetry import trace
 
     span = trace.get_current_span()
-    if span.is_recording():
+    if span.is_recording() and request_id:
         span.set_attribute("http.request.header.x-request-id", (request_id,))
     context = span.get_span_context()
     if not context.is_valid:

@@ -1,5 +1,6 @@
-"""Process lifecycle for tracing and log correlation: when each kind of process sets tracing up
-and shuts it down, and how the request id crosses the broker.
+"""Process lifecycle for tracing and logs: when each kind of process sets tracing up and shuts it
+down, and Celery's logging handed to the project's format. (The request id crosses the broker
+with django-guid's Celery integration: observability/request_id.py.)
 
 - gunicorn: `post_fork` / `worker_exit` in birthday/gunicorn_config.py call the functions below;
   the master never starts an exporter thread.
@@ -18,7 +19,7 @@ import os
 
 from celery import signals
 
-from . import request_id, tracing
+from . import tracing
 from .logging import configure_from_settings
 
 
@@ -80,34 +81,3 @@ def _setup_logging(**kwargs):
     # A receiver here stops Celery installing its own handlers (and its non-propagating task
     # logger), so worker and beat lines go through the same JSON formatter as the API's.
     configure_from_settings()
-
-
-# --- Celery: request id across the broker -------------------------------------------------
-
-
-@signals.before_task_publish.connect(weak=False)
-def _publish_request_id(headers=None, **kwargs):
-    current = request_id.get()
-    if current and headers is not None:
-        headers.setdefault(request_id.TASK_HEADER, current)
-
-
-_task_tokens: dict[str, object] = {}
-
-
-@signals.task_prerun.connect(weak=False)
-def _bind_task_request_id(task_id=None, task=None, **kwargs):
-    incoming = request_id.sanitize(getattr(getattr(task, "request", None), request_id.TASK_HEADER, None))
-    # A task started by beat has no request: its own id correlates everything it publishes.
-    value = incoming or task_id or request_id.new_id()
-    _task_tokens[task_id] = request_id.set_current(value)
-
-
-@signals.task_postrun.connect(weak=False)
-def _unbind_task_request_id(task_id=None, **kwargs):
-    token = _task_tokens.pop(task_id, None)
-    if token is not None:
-        try:
-            request_id.reset(token)
-        except ValueError:  # reset from another context (eager or threaded pools): just clear
-            request_id.set_current(None)

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served by the API itself: the docs work offline
     "axes",
+    "django_guid",
     "observability",
     "core",
     "users",
@@ -39,10 +40,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware's log lines (and early responses) carry the request id.
+    "django_guid.middleware.guid_middleware",
+    "observability.request_id.RequestIdMiddleware",
     "observability.metrics.http.HttpMetricsMiddleware",
     "observability.metrics.security.SecurityMetricsMiddleware",
-    # First, so every later middleware's log lines (and early responses) carry the request id.
-    "observability.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

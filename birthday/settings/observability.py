@@ -71,6 +71,17 @@ INFRA_COST_QUEUE_USD_HOURLY = env_float("INFRA_COST_QUEUE_USD_HOURLY", 0.0)
 INFRA_COST_COMPUTE_USD_HOURLY = env_float("INFRA_COST_COMPUTE_USD_HOURLY", 0.0)
 
 
+# The request id (observability/request_id.py): a caller's X-Request-ID when it is a UUID,
+# else a new one; carried to every task published while it is current.
+from django_guid.integrations import CeleryIntegration  # noqa: E402
+
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "EXPOSE_HEADER": False,  # no cross-origin callers: the API sends no CORS headers
+    "INTEGRATIONS": [CeleryIntegration()],
+}
+
 # One JSON object per line (readable text with DJANGO_DEBUG) for the API, workers and beat.
 from observability.logging import build_logging  # noqa: E402
 

@@ -35,7 +35,7 @@ def test_api_requests_produce_server_spans_with_route_and_status(server_spans):
     body = {"first_name": "Ann", "last_name": "Lee", "email": "ann.lee@example.com",
             "birthday": "1990-03-04", "timezone": "Asia/Kathmandu"}
 
-    created = api.post("/user", body, format="json", HTTP_X_REQUEST_ID="trace-api-1")
+    created = api.post("/user", body, format="json", HTTP_X_REQUEST_ID="7d4c1b2a9e8f4a3b8c6d5e4f3a2b1c0d")
     assert created.status_code == 201, created.content
     user_id = created.json()["id"]
     assert api.get(f"/user/{user_id}").status_code == 200
@@ -46,8 +46,8 @@ def test_api_requests_produce_server_spans_with_route_and_status(server_spans):
         ("user", 201), ("user/<str:id>", 200), ("user/<str:id>", 401),
     ]
     assert spans[0].name == "POST user"
-    assert spans[0].attributes["http.request.header.x-request-id"] == ("trace-api-1",)
-    assert created["X-Request-ID"] == "trace-api-1"
+    assert spans[0].attributes["http.request.header.x-request-id"] == ("7d4c1b2a9e8f4a3b8c6d5e4f3a2b1c0d",)
+    assert created["X-Request-ID"] == "7d4c1b2a9e8f4a3b8c6d5e4f3a2b1c0d"
     for span in spans:
         assert "ann.lee@example.com" not in str(dict(span.attributes))
         assert raw not in str(dict(span.attributes))
@@ -92,10 +92,10 @@ def test_gunicorn_workers_trace_requests_and_log_them_correlated(receiver, proce
         name="gunicorn",
     )
     response = httpx.get(f"{base}/user", params={"email": "probe.person@example.com"},
-                         headers={"X-Request-ID": "gunicorn-req-1",
+                         headers={"X-Request-ID": "5e0c2b9a-7f1d-4c3e-9a8b-6d5c4b3a2f10",
                                                   "Authorization": "Bearer bdy_not-a-real-token"})
     assert response.status_code == 401
-    assert response.headers["X-Request-ID"] == "gunicorn-req-1"
+    assert response.headers["X-Request-ID"] == "5e0c2b9a-7f1d-4c3e-9a8b-6d5c4b3a2f10"
 
     def server_span():
         return [span for span in receiver.spans if span["kind"] == 2]  # SERVER
@@ -114,7 +114,7 @@ def test_gunicorn_workers_trace_requests_and_log_them_correlated(receiver, proce
         return None
 
     line = wait_until(unauthorized_line, timeout=10, message="the 401 log line")
-    assert line["request_id"] == "gunicorn-req-1"
+    assert line["request_id"] == "5e0c2b9a-7f1d-4c3e-9a8b-6d5c4b3a2f10"
     assert line["trace_id"] == span["trace_id"]
     assert "not-a-real-token" not in processes.output(gunicorn)
     # gunicorn's own lines use the same format.
