@@ -146,7 +146,8 @@ def record_message_events(*, rows: list[dict], now: datetime.datetime | None = N
 def dispatch_due(*, now: datetime.datetime | None = None, limit: int = 2000) -> int:
     """Publish every pending event whose time has come, under a token that is also its new
     wake-up instant. Returns the number of events published."""
-    from birthday.celery import app
+    # The project's Celery app (birthday/celery.py, loaded with the settings) is the current one.
+    from celery import current_app as app
 
     now = now or clock.now()
     token = now + datetime.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
