@@ -50,7 +50,7 @@ CHILD_ENV = dict(FAST, SEND_HOUR=str(SEND_HOUR))
 TERMINAL = ("sent", "failed", "dead", "expired")
 # One SIGKILL of a worker can lose at most what its pool children had committed but not yet
 # counted: the metrics move in on_commit callbacks, a moment after the database commit.
-MAX_UNCOUNTED_PER_KILL = 2 * int(os.environ.get("DELIVERY_BATCH_SIZE", "50"))
+MAX_UNCOUNTED_PER_KILL = 2 * settings.DELIVERY_BATCH_SIZE
 
 
 def seed_users(db_url: str, wave: str, count: int, zones: list[str], now: datetime.datetime) -> dict:
