@@ -114,7 +114,14 @@ class Pool:
 
     async def run(self, request: bytes, timeout: float) -> int:
         async with self.slots:
-            conn = self.idle.pop() if self.idle else None
+            conn = None
+            while self.idle and conn is None:
+                conn = self.idle.pop()
+                if conn.reader.at_eof():
+                    # The server closed it while it sat idle (its keep-alive timeout: gunicorn's is
+                    # 5 s). Like any HTTP client's pool, do not send on a connection known closed.
+                    conn.close()
+                    conn = None
             if conn is None:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
                 conn = Connection(reader, writer)

@@ -71,3 +71,24 @@ def test_bodies_are_filled_per_request_and_statuses_counted(server):
     assert result["completed"] == 10 and result["non_2xx"] == 10 and result["statuses"] == {"404": 10}
     emails = {body.split(b'"')[3] for body in server.bodies}
     assert len(emails) == 10
+
+
+class IdleClosingHandler(SlowHandler):
+    hold_seconds = 0.0
+    timeout = 0.1  # a keep-alive connection idle this long is closed by the server
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused():
+    # One request every 250 ms on one connection, which the server closes after 100 ms idle:
+    # every request after the first finds its connection closed, as a client finds gunicorn's
+    # after its keep-alive timeout. Sent on it, it would fail; the pool opens a new one instead.
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IdleClosingHandler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        result = loadgen.run(spec(srv, mode="open", rate=4, seconds=1.5, connections=1))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert result["errors"] == {} and result["completed"] == 6
+    assert result["connections_opened"] == 6
