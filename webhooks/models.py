@@ -1,13 +1,24 @@
 import uuid
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
+
+from .policy import target_refusal
 
 EVENT_TYPES = ("message.sent", "message.failed", "message.dead", "message.expired")
 
 
 def all_event_types() -> list[str]:
     return list(EVENT_TYPES)
+
+
+def validate_public_target(url: str) -> None:
+    """Refuses a URL that names a non-public address, unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES."""
+    refusal = None if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES else target_refusal(url)
+    if refusal:
+        raise ValidationError(refusal, code="private_address")
 
 
 class Endpoint(models.Model):
@@ -18,7 +29,7 @@ class Endpoint(models.Model):
     switch over without losing an event.
     """
 
-    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"]), validate_public_target])
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=all_event_types, help_text="Event types sent to this endpoint")
     is_active = models.BooleanField(default=True)

@@ -4,7 +4,9 @@ an event is signed. No database, broker or network here, so all of it is tested 
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import random
+from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Birthday-Signature"
 SIGNATURE_SCHEME = "v1"
@@ -54,3 +56,30 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 def signature_header(secrets: list[str], timestamp: int, body: bytes) -> str:
     """`t=<unix seconds>,v1=<hex>[,v1=<hex>]`: one v1 per active secret, newest first."""
     return ",".join([f"t={timestamp}", *(f"{SIGNATURE_SCHEME}={signature(s, timestamp, body)}" for s in secrets)])
+
+
+# --- where events may go --------------------------------------------------------------------------
+# An integrator names the URL; without a rule the service would POST to whatever it can reach
+# itself (loopback, the cluster's private network, a cloud metadata address) on their behalf.
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is on the public internet: not loopback, private, link-local,
+    shared (100.64/10), reserved, multicast or unspecified, IPv4 inside IPv6 included."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone id is not part of it
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def target_refusal(url: str) -> str | None:
+    """Why a webhook URL names a host that is not public, judged from the URL alone (a name
+    is checked again, resolved, at each delivery), or None."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "The URL must name a public host, not localhost."
+    try:
+        public = is_public_address(host)
+    except ValueError:
+        return None  # a name, not an address
+    return None if public else "The URL must name a public address, not a private, loopback or reserved one."

@@ -3,12 +3,13 @@
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from .models import EVENT_TYPES, Endpoint
+from .models import EVENT_TYPES, Endpoint, validate_public_target
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    url = serializers.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])],
-                               help_text="Where events are POSTed (http or https)")
+    url = serializers.URLField(max_length=2000,
+                               validators=[URLValidator(schemes=["http", "https"]), validate_public_target],
+                               help_text="Where events are POSTed (http or https, a public host)")
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, allow_empty=False,
         help_text="Event types to receive; all of them when omitted",

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import secrets as secret_tokens
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -258,18 +259,40 @@ def _attempt(event: Event, now: datetime.datetime) -> AttemptResult:
     }
     started = time.monotonic()
     try:
+        url, pinned_headers, extensions = pinned_target(event.endpoint.url)
         # Streamed and closed unread: a receiver's large or endless answer costs nothing.
-        with _client().stream("POST", event.endpoint.url, content=body, headers=headers) as response:
+        with _client().stream("POST", url, content=body, headers={**headers, **pinned_headers},
+                              extensions=extensions) as response:
             status = response.status_code
     except httpx.TimeoutException as exc:
         return AttemptResult(event.id, event.type, "timeout", None, time.monotonic() - started, f"timeout: {exc!r}")
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
         return AttemptResult(event.id, event.type, "connection_error", None, time.monotonic() - started,
                              f"{type(exc).__name__}: {exc}")
     duration = time.monotonic() - started
     if policy.is_success(status):
         return AttemptResult(event.id, event.type, "success", status, duration)
     return AttemptResult(event.id, event.type, "http_error", status, duration, f"HTTP {status}")
+
+
+class TargetRefused(ValueError):
+    pass
+
+
+def pinned_target(url: str) -> tuple[str, dict, dict]:
+    """(URL, headers, request extensions) for one call: the host resolved once, every address
+    it has checked as public, and the connection made to the checked address (Host header and
+    TLS server name still the host's), so a name that re-resolves to a private address between
+    the check and the connection (DNS rebinding) gains nothing."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return url, {}, {}
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    addresses = [info[4][0] for info in socket.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)]
+    if not addresses or not all(policy.is_public_address(address) for address in addresses):
+        raise TargetRefused(f"{parsed.host} resolves to a non-public address")
+    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return str(parsed.copy_with(host=addresses[0])), {"Host": parsed.netloc.decode("ascii")}, extensions
 
 
 _pool: tuple[int, ThreadPoolExecutor, httpx.Client] | None = None

@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 WEBHOOK_FAST = {
     **FAST,
     "WEBHOOK_DISPATCH_INTERVAL_SECONDS": "1",
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",  # the receiver listens on 127.0.0.1
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "1",
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
