@@ -31,9 +31,6 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_ERROR_CHARS = 300
 
-# Outcomes that say nothing about the message itself, only about the vendor's health.
-_RETRYABLE_OUTCOMES = frozenset({Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.CONNECTION_ERROR})
-
 
 @dataclasses.dataclass(frozen=True)
 class VendorResult:
@@ -44,12 +41,6 @@ class VendorResult:
     error: str
     error_type: str | None
     duration_seconds: float
-
-    @property
-    def retryable(self) -> bool:
-        """True when the same request may succeed later. Rate limiting is False here: the
-        caller waits `retry_after` instead of spending its retry budget."""
-        return self.outcome in _RETRYABLE_OUTCOMES
 
     @property
     def sent(self) -> bool:

@@ -153,10 +153,6 @@ class UserSerializer(serializers.ModelSerializer):
             "next_occasions": self.get_next_occasions(user),
         }
 
-    def field_by_field_representation(self, user):
-        """DRF's own rendering through the declared fields; what to_representation must equal."""
-        return super().to_representation(user)
-
 
 def _date(value: datetime.date | None) -> str | None:
     return None if value is None else value.isoformat()

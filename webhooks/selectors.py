@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .models import Endpoint, Event
+from .models import Endpoint
 
 
 def list_endpoints() -> QuerySet[Endpoint]:
@@ -11,7 +11,3 @@ def list_endpoints() -> QuerySet[Endpoint]:
 
 def get_endpoint(endpoint_id: int) -> Endpoint | None:
     return Endpoint.objects.filter(pk=endpoint_id).first()
-
-
-def events_of(endpoint_id: int) -> QuerySet[Event]:
-    return Event.objects.filter(endpoint_id=endpoint_id).order_by("-created_at")

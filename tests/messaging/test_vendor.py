@@ -10,6 +10,7 @@ import time
 import pytest
 
 from messaging import vendor
+from messaging.delivery.policy import VENDOR_FAULTS  # the outcomes that are retried
 from devtools.vendor_simulator import VendorSimulator
 from messaging.vendor import VendorClient
 
@@ -88,7 +89,7 @@ def test_success_carries_message_id_and_no_error(scripted):
     result = send(scripted, "ok")
     assert (result.outcome, result.http_status, result.vendor_message_id) == ("sent", 200, "m-1")
     assert result.error == "" and result.error_type is None and result.retry_after is None
-    assert result.sent and not result.retryable
+    assert result.sent and result.outcome not in VENDOR_FAULTS
     assert result.duration_seconds > 0
 
 
@@ -105,7 +106,7 @@ def test_request_has_json_body_and_idempotency_key(scripted):
 def test_200_without_success_true_is_an_invalid_response_to_retry(scripted, case):
     result = send(scripted, case)
     assert (result.outcome, result.error_type, result.http_status) == ("server_error", "invalid_response", 200)
-    assert result.retryable and not result.sent
+    assert result.outcome in VENDOR_FAULTS and not result.sent
     assert result.vendor_message_id == ""
 
 
@@ -116,7 +117,7 @@ def test_200_without_success_true_is_an_invalid_response_to_retry(scripted, case
 def test_client_errors_are_permanent_rejections(scripted, case, status, error_type):
     result = send(scripted, case)
     assert (result.outcome, result.http_status, result.error_type) == ("rejected", status, error_type)
-    assert not result.retryable
+    assert result.outcome not in VENDOR_FAULTS
 
 
 def test_rejection_keeps_the_vendors_explanation(scripted):
@@ -126,7 +127,7 @@ def test_rejection_keeps_the_vendors_explanation(scripted):
 def test_408_is_a_retryable_timeout(scripted):
     result = send(scripted, "request-timeout")
     assert (result.outcome, result.http_status, result.error_type) == ("timeout", 408, "timeout")
-    assert result.retryable
+    assert result.outcome in VENDOR_FAULTS
 
 
 @pytest.mark.parametrize(
@@ -138,14 +139,14 @@ def test_429_is_rate_limited_with_bounded_retry_after(scripted, case, retry_afte
     assert (result.outcome, result.http_status, result.error_type) == ("rate_limited", 429, "rate_limited")
     assert result.retry_after == retry_after
     # Rate limiting is waited out, not charged to the retry budget.
-    assert not result.retryable
+    assert result.outcome not in VENDOR_FAULTS
 
 
 @pytest.mark.parametrize("case,status", [("server-error", 500), ("unavailable-html", 503)])
 def test_5xx_is_a_retryable_server_error(scripted, case, status):
     result = send(scripted, case)
     assert (result.outcome, result.http_status, result.error_type) == ("server_error", status, "server_error")
-    assert result.retryable
+    assert result.outcome in VENDOR_FAULTS
 
 
 def test_html_error_page_is_summarised_not_dumped(scripted):
@@ -165,14 +166,14 @@ def test_no_answer_times_out_at_the_read_timeout(scripted):
     result = send(scripted, "hang", read_timeout=0.3)
     elapsed = time.monotonic() - started
     assert (result.outcome, result.error_type, result.http_status) == ("timeout", "timeout", None)
-    assert result.retryable
+    assert result.outcome in VENDOR_FAULTS
     assert 0.25 <= elapsed < 2.0
 
 
 def test_hang_up_without_answer_is_a_connection_error(scripted):
     result = send(scripted, "drop")
     assert (result.outcome, result.error_type, result.http_status) == ("connection_error", "connection_error", None)
-    assert result.retryable
+    assert result.outcome in VENDOR_FAULTS
 
 
 def test_refused_connection_is_a_connection_error():
