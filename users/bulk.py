@@ -314,14 +314,10 @@ def _insert_users(rows: list[dict], key: str | None, now: datetime.datetime) -> 
     # encoded by psycopg's C code, where unnest() of array parameters dumped each element in
     # Python (a fifth of the import's time).
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS import_users_stage (first_name varchar, last_name varchar, "
-            "email varchar, birthday date, timezone varchar, anniversary_date date) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy("COPY import_users_stage FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row((r["first_name"], r["last_name"], r["email"], r["birthday"], r["timezone"],
-                                r.get("anniversary_date")))
+        _stage(cursor, "import_users_stage", "first_name varchar, last_name varchar, email varchar, birthday date, "
+               "timezone varchar, anniversary_date date",
+               ((r["first_name"], r["last_name"], r["email"], r["birthday"], r["timezone"], r.get("anniversary_date"))
+                for r in rows))
         cursor.execute(
             "INSERT INTO users_user (first_name, last_name, email, birthday, timezone, anniversary_date, import_key, "
             "created_at, updated_at) "
@@ -346,19 +342,23 @@ def _insert_occasions(rows: list[tuple]) -> None:
         )
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS import_occasions_stage (user_id bigint, kind varchar, local_date date, "
-            "due_at timestamptz) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy("COPY import_occasions_stage FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _stage(cursor, "import_occasions_stage", "user_id bigint, kind varchar, local_date date, due_at timestamptz", rows)
         cursor.execute(
             "INSERT INTO scheduler_occasion (user_id, kind, local_date, due_at) "
             "SELECT user_id, kind, local_date, due_at FROM import_occasions_stage "
             "ON CONFLICT (user_id, kind) DO UPDATE SET local_date = EXCLUDED.local_date, due_at = EXCLUDED.due_at"
         )
         cursor.execute("DELETE FROM import_occasions_stage")
+
+
+def _stage(cursor, table: str, columns: str, rows: Iterable[tuple]) -> None:
+    """COPY rows into a temporary staging table: made once per connection, emptied at each
+    commit, and emptied by the caller after its INSERT ... SELECT in case one transaction holds
+    many chunks."""
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def results_as_jsonl(results: Iterable[RowResult], summary: Summary) -> Iterator[bytes]:
