@@ -7,9 +7,11 @@ carries the current id in a message header to every task published meanwhile, an
 published outside a request (beat's tick) an id of its own, so a request's or a tick's whole
 fan-out shares one id across processes.
 
-What django-guid does not do is here: `RequestIdMiddleware` puts the id and the trace ids where
-the lines written after the middleware chain has returned can find them. This module needs no
-Django settings: gunicorn's error path uses it before any request reaches Django.
+`RequestIdMiddleware` runs django-guid's request steps and adds what they leave out: the id is
+cleared when the request ends (django-guid's own middleware leaves it on the thread for the
+next request), and the id and trace ids are put where the lines written after the middleware
+chain has returned can find them. This module needs no Django settings: gunicorn's error path
+uses it before any request reaches Django.
 """
 
 from __future__ import annotations
@@ -41,12 +43,26 @@ def bound(value: str | None) -> Iterator[str | None]:
 
 
 class RequestIdMiddleware:
-    """Right after django-guid's middleware, which has chosen the request's id."""
+    """django-guid's middleware steps (the id chosen, the response header set), the id bound for
+    this request only, and the ids kept on the request and in the WSGI environ."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        from django_guid.middleware import process_incoming_request, process_outgoing_request
+
+        token = _current.set(None)
+        try:
+            process_incoming_request(request)
+            response = self.get_response(self._remember(request))
+            process_outgoing_request(response, request)
+        finally:
+            _current.reset(token)
+        return response
+
+    @staticmethod
+    def _remember(request):
         request_id = get()
         request.request_id = request_id
         # Django logs 4xx/5xx responses after the middleware chain has returned; the log
@@ -57,7 +73,7 @@ class RequestIdMiddleware:
         request.META["birthday.request_id"] = request_id
         if request.trace_ids:
             request.META["birthday.trace_ids"] = request.trace_ids
-        return self.get_response(request)
+        return request
 
 
 def _tag_server_span(request_id: str | None) -> tuple[str, str] | None:

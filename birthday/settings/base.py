@@ -41,7 +41,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so every later middleware's log lines (and early responses) carry the request id.
-    "django_guid.middleware.guid_middleware",
     "observability.request_id.RequestIdMiddleware",
     "observability.metrics.http.HttpMetricsMiddleware",
     "observability.metrics.security.SecurityMetricsMiddleware",

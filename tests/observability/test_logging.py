@@ -157,9 +157,6 @@ def test_django_loggers_do_not_bypass_the_json_handler():
 
 
 def _run_middleware(header=None):
-    """django-guid's middleware and ours, as settings order them, around a view."""
-    from django_guid.middleware import guid_middleware
-
     seen = {}
 
     def view(request):
@@ -170,10 +167,9 @@ def _run_middleware(header=None):
         seen["environ"] = request.META["birthday.request_id"]
         return HttpResponse("ok")
 
-    chain = guid_middleware(request_id.RequestIdMiddleware(view))
+    middleware = request_id.RequestIdMiddleware(view)
     extra = {"HTTP_X_REQUEST_ID": header} if header is not None else {}
-    with request_id.bound(None):
-        response = chain(RequestFactory().get("/user", **extra))
+    response = middleware(RequestFactory().get("/user", **extra))
     assert seen["on_request"] == seen["environ"] == seen["id"]
     return response, seen["id"]
 
@@ -183,6 +179,7 @@ def test_a_uuid_request_id_is_honoured_and_returned(sent):
     response, seen = _run_middleware(sent)
     assert seen == sent
     assert response["X-Request-ID"] == sent
+    assert request_id.get() is None
 
 
 @pytest.mark.parametrize("bad", ["abc-DEF_123.x", "x" * 129, "has space", "evil\ninjected", "semi;colon", ""])
