@@ -7,6 +7,8 @@ from .models import EVENT_TYPES, Endpoint, validate_public_target
 
 
 class EndpointSerializer(serializers.ModelSerializer):
+    # Declared, not derived from the model: DRF swaps a model URLField's URLValidator for its own,
+    # which admits ftp too.
     url = serializers.URLField(max_length=2000,
                                validators=[URLValidator(schemes=["http", "https"]), validate_public_target],
                                help_text="Where events are POSTed (http or https, a public host)")
