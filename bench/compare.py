@@ -3,8 +3,9 @@ same box, same PostgreSQL/RabbitMQ/Redis servers and the same vendor simulator, 
 and repeated; medians go into docs/performance.md (between the compare markers).
 
 Without a usable checkout it says why, and still measures this project against the limits of
-the box: the simulator alone, a no-op Celery task published and consumed, and a bare WSGI
-hello-world under the API's own server.
+the box: the simulator alone, a no-op Celery task published and consumed, a bare WSGI
+hello-world under the API's own server, and the API's request path answering a constant
+(bench/floor_urls.py).
 """
 
 from __future__ import annotations
@@ -119,10 +120,10 @@ def api_round(options, specs: dict, server_procs) -> dict:
 # --- This project ---------------------------------------------------------------------------------
 
 
-def start_api(procs: ProcessGroup, port: int, app: str = "birthday.wsgi", role: str = "api"):
+def start_api(procs: ProcessGroup, port: int, app: str = "birthday.wsgi", role: str = "api", extra_env=None):
     import httpx
 
-    proc = procs.start(API_COMMAND + [app], role, role=role, extra_env={"API_BIND": f"127.0.0.1:{port}"})
+    proc = procs.start(API_COMMAND + [app], role, role=role, extra_env={"API_BIND": f"127.0.0.1:{port}", **(extra_env or {})})
     probe = "/healthz" if app == "birthday.wsgi" else "/"
     deadline = time.monotonic() + 90
     while True:
@@ -244,9 +245,35 @@ def baselines(options, procs: ProcessGroup, simulator, run_options) -> dict:
     finally:
         procs.stop(hello)
 
+    say(options, "limits: the API's request path answering a constant (bench/floor_urls.py)")
+    out["django_floor"] = django_floor(options, procs, port=options.port_base + 51)
+
     say(options, "limits: a no-op Celery task, published and consumed")
     out["celery_noop"] = celery_noop(procs, count=max(500, options.deliveries // 2), processes=options.worker_processes)
     return out
+
+
+def django_floor(options, procs: ProcessGroup, port: int) -> dict:
+    """GET /user/<id>'s view, authentication, throttle, middleware and server, with the handler
+    answering a constant: the most any change inside the endpoint could bring."""
+    from apiauth import services as tokens
+
+    # The throttle does its usual work per request; its limit is raised so that a floor above
+    # 200 req/s measures answers, not 429s.
+    floor = start_api(procs, port, role="floor", extra_env={"DJANGO_SETTINGS_MODULE": "bench.floor_settings",
+                                                            "API_RATE_LIMIT": "1000000/minute"})
+    token, raw = tokens.create_token(f"bench-floor-{int(time.time() * 1000)}")
+    try:
+        spec = {"mode": "closed", "host": "127.0.0.1", "port": port, "seconds": min(5.0, options.api_seconds),
+                "connections": options.api_connections, "method": "GET", "path": "/bench/floor/{id}", "ids": [1],
+                "headers": {"Authorization": f"Bearer {raw}"}, "timeout": 30}
+        with Usage([floor]) as usage:
+            result = load(spec)
+        result.update(usage.per(result["completed"], "request"))
+        return result
+    finally:
+        procs.stop(floor)
+        tokens.revoke_token(token)
 
 
 def celery_noop(procs: ProcessGroup, count: int, processes: int) -> dict:
@@ -555,12 +582,17 @@ def markdown(report: dict, command: str) -> str:
     limits = report.get("limits")
     if limits:
         sim, hello, noop = limits.get("simulator", {}), limits.get("wsgi_hello", {}), limits.get("celery_noop", {})
+        floor = limits.get("django_floor", {})
         out += ["", "Limits of the box, measured in the same run:", "",
                 "| what | rate | CPU | note |", "|---|---|---|---|",
                 f"| the vendor simulator alone, POST /send-email | {_num(sim.get('achieved_rps'))} req/s | "
                 f"{_num(sim.get('cpu_ms_per_request'))} ms/req | p99 {_num(sim.get('p99_ms'))} ms, {o['api_connections']} connections |",
                 f"| a bare WSGI hello-world under the API's server (`bench/hello.py`) | {_num(hello.get('achieved_rps'))} req/s | "
                 f"{_num(hello.get('cpu_ms_per_request'))} ms/req | p99 {_num(hello.get('p99_ms'))} ms |",
+                f"| the API's request path answering a constant user (`bench/floor_urls.py`: GET /user/<id>'s view, token "
+                f"auth, throttle, metrics, access line; no database) | {_num(floor.get('achieved_rps'))} req/s | "
+                f"{_num(floor.get('cpu_ms_per_request'))} ms/req | p99 {_num(floor.get('p99_ms'))} ms"
+                f"{_errors([floor], sep=', ') if floor.get('non_2xx') else ''} |",
                 f"| a no-op Celery task (`celery.accumulate`), published then consumed by {noop.get('worker_processes')} processes | "
                 f"{_num(noop.get('publish_and_consume_per_s'))} tasks/s | {_num(noop.get('cpu_ms_per_task'))} ms/task (worker) | "
                 f"publishing alone {_num(noop.get('publish_per_s'))}/s |"]

@@ -98,6 +98,8 @@ def test_compare_without_the_other_system_says_why_and_measures_the_limits(tmp_p
     assert api["post_rate"]["offered_rps"] == options.api_rate and api["post_rate"]["mode"] == "open"
     limits = report["limits"]
     assert sane(limits["simulator"]["achieved_rps"]) and sane(limits["wsgi_hello"]["achieved_rps"])
+    floor = limits["django_floor"]
+    assert floor["completed"] > 0 and floor["non_2xx"] == 0 and sane(floor["cpu_ms_per_request"]), floor
     assert limits["celery_noop"]["tasks"] > 0 and sane(limits["celery_noop"]["publish_and_consume_per_s"])
     measures = [row["measure"] for row in report["summary"]]
     assert len(measures) == 7 and all(row["ts"] is None and row["ratio"] is None for row in report["summary"])
