@@ -27,9 +27,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _runuser() -> str:
+    # Debian keeps runuser in /usr/sbin, which a clean environment's PATH may not hold.
+    found = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if found is None:
+        raise RuntimeError("runuser (util-linux) is needed to start PostgreSQL as root")
+    return found
+
+
 def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     # PostgreSQL refuses to run as root.
-    prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    prefix = [] if os.geteuid() != 0 else [_runuser(), "-u", "postgres", "--"]
     return subprocess.run(prefix + args, check=True, capture_output=True, text=True, **kwargs)
 
 
