@@ -123,7 +123,8 @@ def api_round(options, specs: dict, server_procs) -> dict:
 def start_api(procs: ProcessGroup, port: int, app: str = "birthday.wsgi", role: str = "api", extra_env=None):
     import httpx
 
-    proc = procs.start(API_COMMAND + [app], role, role=role, extra_env={"API_BIND": f"127.0.0.1:{port}", **(extra_env or {})})
+    env = {"API_BIND": f"127.0.0.1:{port}", **(extra_env or {})}
+    proc = procs.start(API_COMMAND + [app], role, role=role, extra_env=env)
     probe = "/healthz" if app == "birthday.wsgi" else "/"
     deadline = time.monotonic() + 90
     while True:
@@ -264,9 +265,8 @@ def django_floor(options, procs: ProcessGroup, port: int) -> dict:
                                                             "API_RATE_LIMIT": "1000000/minute"})
     token, raw = tokens.create_token(f"bench-floor-{int(time.time() * 1000)}")
     try:
-        spec = {"mode": "closed", "host": "127.0.0.1", "port": port, "seconds": min(5.0, options.api_seconds),
-                "connections": options.api_connections, "method": "GET", "path": "/bench/floor/{id}", "ids": [1],
-                "headers": {"Authorization": f"Bearer {raw}"}, "timeout": 30}
+        spec = dict(api_specs("python", port, raw, [1])["get"], path="/bench/floor/{id}", mode="closed",
+                    seconds=min(5.0, options.api_seconds), connections=options.api_connections)
         with Usage([floor]) as usage:
             result = load(spec)
         result.update(usage.per(result["completed"], "request"))

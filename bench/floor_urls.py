@@ -11,6 +11,7 @@ the view can make the API faster than this.
 from django.urls import path
 from rest_framework.response import Response
 
+# Django takes the error handlers from the root URLconf: the floor's errors keep the API's JSON shape.
 from birthday.urls import handler400, handler404, handler500, urlpatterns as product_urlpatterns  # noqa: F401
 from users.views import UserDetailView
 
