@@ -101,6 +101,11 @@ def _answers(url: str, auth=None) -> int | None:
         return None
 
 
+def rabbitmq_cli() -> str | None:
+    # Debian keeps rabbitmq-plugins in /usr/sbin, which a clean environment's PATH may not hold.
+    return shutil.which("rabbitmq-plugins") or shutil.which("rabbitmq-plugins", path="/usr/sbin:/sbin")
+
+
 def check_rabbitmq(url: str, management_url: str | None = None) -> str | None:
     """The broker answers; its management and Prometheus plugins are on; the vhost exists.
     The HTTP APIs answer in milliseconds; the Erlang CLI (seconds a call) only fixes what is off."""
@@ -115,7 +120,7 @@ def check_rabbitmq(url: str, management_url: str | None = None) -> str | None:
         start = "Start the broker it names"
     management = (management_url or f"http://{host}:15672").rstrip("/")
     auth = (user, password)
-    cli = shutil.which("rabbitmq-plugins") if _local(url) else None
+    cli = rabbitmq_cli() if _local(url) else None
     if _answers(f"{management}/api/overview", auth) != 200 or _answers(f"http://{host}:15692/metrics") != 200:
         if cli is None:
             return (f"RabbitMQ at {_where(url, 5672)} lacks the management or Prometheus plugin (ports 15672, "

@@ -2,6 +2,7 @@
 the `birthday` database, Redis db 0 and vhost `/` survives a test run."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_the_suite_runs_on_its_own_database_redis_db_and_vhost(db, settings):
     if app.conf.broker_url.startswith("amqp"):
         with app.connection_for_read() as conn:
             assert conn.virtual_host not in {"", "/"}
+
+
+def test_the_rabbitmq_cli_is_found_outside_a_clean_path(monkeypatch):
+    # Debian installs rabbitmq-plugins in /usr/sbin; `env -i PATH=/usr/bin:/bin bin/test` on a
+    # broker without its plugins stopped with "lacks the management or Prometheus plugin"
+    # instead of enabling them.
+    from tests.environment import rabbitmq_cli
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    installed = next((Path(d) / "rabbitmq-plugins" for d in ("/usr/sbin", "/sbin")
+                      if (Path(d) / "rabbitmq-plugins").is_file()), None)
+    if installed is None:
+        assert rabbitmq_cli() is None
+    else:
+        assert rabbitmq_cli() == str(installed)
