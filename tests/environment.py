@@ -101,9 +101,10 @@ def _answers(url: str, auth=None) -> int | None:
         return None
 
 
-def rabbitmq_cli() -> str | None:
-    # Debian keeps rabbitmq-plugins in /usr/sbin, which a clean environment's PATH may not hold.
-    return shutil.which("rabbitmq-plugins") or shutil.which("rabbitmq-plugins", path="/usr/sbin:/sbin")
+def system_program(name: str) -> str | None:
+    """A program by name, looked up in /usr/sbin and /sbin too: Debian keeps rabbitmq-plugins and
+    runuser there, and a clean environment's PATH may not hold them."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
 
 
 def check_rabbitmq(url: str, management_url: str | None = None) -> str | None:
@@ -120,7 +121,7 @@ def check_rabbitmq(url: str, management_url: str | None = None) -> str | None:
         start = "Start the broker it names"
     management = (management_url or f"http://{host}:15672").rstrip("/")
     auth = (user, password)
-    cli = rabbitmq_cli() if _local(url) else None
+    cli = system_program("rabbitmq-plugins") if _local(url) else None
     if _answers(f"{management}/api/overview", auth) != 200 or _answers(f"http://{host}:15692/metrics") != 200:
         if cli is None:
             return (f"RabbitMQ at {_where(url, 5672)} lacks the management or Prometheus plugin (ports 15672, "

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.environment import system_program
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
@@ -28,8 +30,7 @@ def free_port() -> int:
 
 
 def _runuser() -> str:
-    # Debian keeps runuser in /usr/sbin, which a clean environment's PATH may not hold.
-    found = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    found = system_program("runuser")
     if found is None:
         raise RuntimeError("runuser (util-linux) is needed to start PostgreSQL as root")
     return found

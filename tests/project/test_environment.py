@@ -52,12 +52,12 @@ def test_the_rabbitmq_cli_is_found_outside_a_clean_path(monkeypatch):
     # Debian installs rabbitmq-plugins in /usr/sbin; `env -i PATH=/usr/bin:/bin bin/test` on a
     # broker without its plugins stopped with "lacks the management or Prometheus plugin"
     # instead of enabling them.
-    from tests.environment import rabbitmq_cli
+    from tests.environment import system_program
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     installed = next((Path(d) / "rabbitmq-plugins" for d in ("/usr/sbin", "/sbin")
                       if (Path(d) / "rabbitmq-plugins").is_file()), None)
     if installed is None:
-        assert rabbitmq_cli() is None
+        assert system_program("rabbitmq-plugins") is None
     else:
-        assert rabbitmq_cli() == str(installed)
+        assert system_program("rabbitmq-plugins") == str(installed)
