@@ -259,3 +259,29 @@ def test_a_task_that_outruns_its_dispatchers_commit_waits_for_it_and_sends(simul
 
     assert (result.claimed, result.sent, result.skipped) == (1, 1, 0)
     assert len(simulator.accepted()) == 1
+
+
+def queue_due_messages(count: int) -> list[int]:
+    today = clock.now().date()
+    for _ in range(count):
+        make_user(birthday=today.replace(year=1990), now=clock.now() - datetime.timedelta(days=1))
+    services.run_tick()
+    return sorted(mid for batch in drain_task_args() for mid in batch)
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(simulator, purge_queues):
+    """Claim, re-read, outcomes and attempts are one statement each for the whole batch: a
+    statement per message would cost a round trip per message at full speed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for size in (2, 12):
+        ids = queue_due_messages(size)
+        with CaptureQueriesContext(connection) as captured:
+            result = delivery.deliver_batch(ids)
+        assert (result.claimed, result.sent) == (size, size)
+        assert Message.objects.filter(id__in=ids, status="sent", attempts=1).count() == size
+        assert DeliveryAttempt.objects.filter(message_id__in=ids, number=1, outcome="sent").count() == size
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
