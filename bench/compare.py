@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
+
 from core.queues import DELIVERY_QUEUE
 
 from . import harness, seed
@@ -43,7 +45,7 @@ class CompareOptions:
     api_seconds: float = 8.0
     api_rate: int = 200
     api_connections: int = 32
-    worker_processes: int = 2  # bin/run's default WORKER_CONCURRENCY
+    worker_processes: int = settings.WORKER_CONCURRENCY  # what `celery -A birthday worker` starts
     ts_workers: int = 2
     default_intervals_run: bool = True
     baselines: bool = True
@@ -548,7 +550,7 @@ def markdown(report: dict, command: str) -> str:
            "or messages; memory is their peak resident set, all processes together. PostgreSQL, RabbitMQ, Redis and the "
            "simulator are shared and not counted.",
            "- This project: default settings throughout (API throttle, DELIVERY_CONCURRENCY, batch size, "
-           f"{o['worker_processes']} worker processes as `bin/run` starts), except the beat's tick and dispatcher at 1 s in the "
+           f"{o['worker_processes']} worker processes, WORKER_CONCURRENCY's default here), except the beat's tick and dispatcher at 1 s in the "
            "delivery rows (the production-interval run is below).",
            ]
     if ts_ok:

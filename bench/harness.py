@@ -24,8 +24,8 @@ from .procs import ROOT, ProcessGroup
 UTC = datetime.UTC
 
 
-# bin/run's WORKER_CONCURRENCY default: the worker processes an operator gets without tuning.
-DEFAULT_WORKER_PROCESSES = 2
+# WORKER_CONCURRENCY's default: the worker processes an operator gets without tuning.
+DEFAULT_WORKER_PROCESSES = settings.WORKER_CONCURRENCY
 
 
 @dataclasses.dataclass
@@ -389,7 +389,7 @@ def run(options: Options) -> dict:
 
 def targets(report: dict) -> list[dict]:
     def best(latency):
-        # Default settings only: the worker processes bin/run starts, the default thread pool.
+        # Default settings only: WORKER_CONCURRENCY's default processes, the default thread pool.
         rates = [d.get("messages_per_s", 0) for d in report.get("delivery", []) if d["vendor_latency_ms"] == latency
                  and d["worker_processes"] == DEFAULT_WORKER_PROCESSES
                  and d["delivery_concurrency"] == settings.DELIVERY_CONCURRENCY

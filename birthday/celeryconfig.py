@@ -22,6 +22,7 @@ enable_utc = True
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
+worker_concurrency = settings.WORKER_CONCURRENCY
 worker_send_task_events = True
 task_send_sent_event = True
 worker_hijack_root_logger = False

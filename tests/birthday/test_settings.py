@@ -72,3 +72,23 @@ def test_deploy_check_flags_development_settings():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
     assert result.returncode != 0
     assert "security.W" in result.stdout + result.stderr
+
+
+WORKER_POOL = SETUP + "; from birthday.celery import app; print(app.conf.worker_concurrency)"
+
+
+def test_a_worker_runs_two_processes_per_usable_cpu_unless_told():
+    """`celery -A birthday worker` without -c: delivery processes wait on the vendor for part of
+    every batch, so the default is twice Celery's own one per CPU."""
+    default = run(["-c", WORKER_POOL])
+    assert default.returncode == 0, default.stderr
+    assert int(default.stdout.strip()) == 2 * len(os.sched_getaffinity(0))
+    told = run(["-c", WORKER_POOL], WORKER_CONCURRENCY="3")
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.strip() == "3"
+
+
+def test_a_worker_concurrency_below_one_is_refused():
+    result = run(["-c", SETUP], WORKER_CONCURRENCY="0")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "WORKER_CONCURRENCY" in result.stderr
