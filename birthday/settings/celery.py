@@ -7,6 +7,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import VAR_DIR
+from .database import USING_POSTGRES
 from .env import env_int, env_str
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -24,6 +25,7 @@ def _usable_cpus() -> int:
 # the vendor's latency the more, so two per CPU keep the CPUs busy where Celery's own default (one
 # per CPU) leaves them idle: measured on two cores, 4 processes delivered 1,016–1,188 msg/s at
 # 0 ms and 981–993 at 100 ms, against 854–1,084 and 837–886 with 3 (docs/performance.md).
-WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2 * _usable_cpus())
+# Embedded mode (SQLite, which serialises its writers) keeps 2: more would only queue on its lock.
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2 * _usable_cpus() if USING_POSTGRES else 2)
 if WORKER_CONCURRENCY < 1:
     raise ImproperlyConfigured(f"WORKER_CONCURRENCY must be at least 1, got {WORKER_CONCURRENCY}")
