@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-from django.conf import settings
-
 from core.queues import DELIVERY_QUEUE
 
 from . import harness, seed
@@ -45,7 +43,7 @@ class CompareOptions:
     api_seconds: float = 8.0
     api_rate: int = 200
     api_connections: int = 32
-    worker_processes: int = settings.WORKER_CONCURRENCY  # what `celery -A birthday worker` starts
+    worker_processes: int = harness.DEFAULT_WORKER_PROCESSES
     ts_workers: int = 2
     default_intervals_run: bool = True
     baselines: bool = True

@@ -23,8 +23,7 @@ def _usable_cpus() -> int:
 # Worker processes of each `celery -A birthday worker` (prefork) unless `-c` says otherwise. A
 # delivery process spends part of every batch waiting on the vendor and the database, the longer
 # the vendor's latency the more, so two per CPU keep the CPUs busy where Celery's own default (one
-# per CPU) leaves them idle: measured on two cores, 4 processes delivered 1,016–1,188 msg/s at
-# 0 ms and 981–993 at 100 ms, against 854–1,084 and 837–886 with 3 (docs/performance.md).
+# per CPU) leaves them idle (measured: docs/performance.md, "Worker processes").
 # Embedded mode (SQLite, which serialises its writers) keeps 2: more would only queue on its lock.
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2 * _usable_cpus() if USING_POSTGRES else 2)
 if WORKER_CONCURRENCY < 1:

@@ -46,19 +46,19 @@ def claim(message_ids: list[int], now: datetime.datetime, lease_seconds: float) 
     if not message_ids:
         return []
     lease = now + datetime.timedelta(seconds=lease_seconds)
+    ids_match, ids = _ids_match(message_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         # Wait for a dispatcher that published these ids but has not committed them `queued`
         # yet: the conditional UPDATE alone would see them still `pending` and skip them without
-        # waiting, leaving them to the QUEUED_STALE_SECONDS re-publish.
-        # (SQLite has no row locks; its writes are serialised already.)
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT id FROM messaging_message WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                           [list(message_ids)])
+        # waiting, leaving them to the QUEUED_STALE_SECONDS re-publish. (SQLite ignores FOR
+        # UPDATE; its writers are serialised already.)
+        cursor.execute(f"SELECT id FROM messaging_message WHERE {ids_match} ORDER BY id"
+                       + (" FOR UPDATE" if connection.features.has_select_for_update else ""), ids)
         cursor.execute(
             "UPDATE messaging_message SET status = %s, lease_expires_at = %s, dispatch_after = %s, updated_at = %s "
-            f"WHERE {_id_in(len(message_ids))} AND (status = %s OR (status = %s AND lease_expires_at <= %s)) "
+            f"WHERE {ids_match} AND (status = %s OR (status = %s AND lease_expires_at <= %s)) "
             "RETURNING id, user_id, kind, occasion_date, due_at, attempts, failures, idempotency_key",
-            db_values([Message.Status.SENDING, lease, lease, now, *_ids_param(message_ids), Message.Status.QUEUED,
+            db_values([Message.Status.SENDING, lease, lease, now, *ids, Message.Status.QUEUED,
                        Message.Status.SENDING, now]),
         )
         rows = cursor.fetchall()
@@ -80,14 +80,12 @@ def claim(message_ids: list[int], now: datetime.datetime, lease_seconds: float) 
     ]
 
 
-def _id_in(count: int) -> str:
-    """PostgreSQL takes the ids as one array, so the statement's text does not depend on the
-    batch's size; SQLite has no arrays."""
-    return "id = ANY(%s::bigint[])" if connection.vendor == "postgresql" else f"id IN ({', '.join(['%s'] * count)})"
-
-
-def _ids_param(message_ids: list[int]) -> list:
-    return [list(message_ids)] if connection.vendor == "postgresql" else list(message_ids)
+def _ids_match(message_ids: list[int]) -> tuple[str, list]:
+    """`id` among the batch's ids, and its parameters: on PostgreSQL one array, so the statement's
+    text does not depend on the batch's size; SQLite has no arrays."""
+    if connection.vendor == "postgresql":
+        return "id = ANY(%s::bigint[])", [list(message_ids)]
+    return f"id IN ({', '.join(['%s'] * len(message_ids))})", list(message_ids)
 
 
 def _as_date(value) -> datetime.date:

@@ -16,12 +16,17 @@ from tests.queues import drain_task_args
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def queue_due_message(**user_fields):
-    """A user whose birthday is today (UTC) and its message, published and taken off the queue."""
+def queue_due_messages(count: int, **user_fields) -> tuple[list, list[int]]:
+    """Users whose birthday is today (UTC), and their messages' ids, published and taken off the queue."""
     today = clock.now().date()
-    user = make_user(birthday=today.replace(year=1990), now=clock.now() - datetime.timedelta(days=1), **user_fields)
+    users = [make_user(birthday=today.replace(year=1990), now=clock.now() - datetime.timedelta(days=1), **user_fields)
+             for _ in range(count)]
     services.run_tick()
-    ids = [mid for batch in drain_task_args() for mid in batch]
+    return users, sorted(mid for batch in drain_task_args() for mid in batch)
+
+
+def queue_due_message(**user_fields):
+    [user], ids = queue_due_messages(1, **user_fields)
     message = Message.objects.get(user=user, kind="birthday")
     assert ids == [message.id]
     return user, message
@@ -261,14 +266,6 @@ def test_a_task_that_outruns_its_dispatchers_commit_waits_for_it_and_sends(simul
     assert len(simulator.accepted()) == 1
 
 
-def queue_due_messages(count: int) -> list[int]:
-    today = clock.now().date()
-    for _ in range(count):
-        make_user(birthday=today.replace(year=1990), now=clock.now() - datetime.timedelta(days=1))
-    services.run_tick()
-    return sorted(mid for batch in drain_task_args() for mid in batch)
-
-
 def test_a_batch_costs_the_same_statements_whatever_its_size(simulator, purge_queues):
     """Claim, re-read, outcomes and attempts are one statement each for the whole batch: a
     statement per message would cost a round trip per message at full speed."""
@@ -277,7 +274,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(simulator, purge_qu
 
     counts = []
     for size in (2, 12):
-        ids = queue_due_messages(size)
+        _users, ids = queue_due_messages(size)
         with CaptureQueriesContext(connection) as captured:
             result = delivery.deliver_batch(ids)
         assert (result.claimed, result.sent) == (size, size)
