@@ -117,6 +117,26 @@ def _load(token_hash: str) -> TokenInfo | None:
     return TokenInfo(id=row["id"], name=row["name"], revoked=row["revoked_at"] is not None)
 
 
+def cache_key(raw: str) -> str:
+    """The cache key (before the cache's own prefix) of a raw bearer value's cached answer."""
+    return _cache_key(hash_token(raw))
+
+
+def active_from_cache(cached) -> TokenInfo | None:
+    """The unrevoked token a cached answer names; None for a revoked or unknown token and for no
+    answer (not cached: `lookup` reads the database)."""
+    if cached is None or cached == _MISSING:
+        return None
+    info = TokenInfo(**cached)
+    return None if info.revoked else info
+
+
+def cached_active_token(raw: str) -> TokenInfo | None:
+    """`active_from_cache` of what the cache holds for `raw`. Reads the cache only: the API's hot
+    path calls it where the ORM may not run (birthday/hot_path.py)."""
+    return active_from_cache(cache.get(cache_key(raw)))
+
+
 def lookup(raw: str) -> TokenInfo | None:
     """The token a raw bearer value names (possibly revoked), or None."""
     token_hash = hash_token(raw)
@@ -141,11 +161,18 @@ def lookup(raw: str) -> TokenInfo | None:
     return info
 
 
+def use_recorded_recently(token_id: int, now: float | None = None) -> bool:
+    """Whether this process recorded the token's use within LAST_USED_RESOLUTION_SECONDS, so
+    `mark_used` would have nothing to do."""
+    now = clock.now().timestamp() if now is None else now
+    last = _marked_here.get(token_id)
+    return last is not None and 0 <= now - last < LAST_USED_RESOLUTION_SECONDS
+
+
 def mark_used(info: TokenInfo) -> None:
     """Record use, throttled to one write per token per LAST_USED_RESOLUTION_SECONDS."""
     now = clock.now().timestamp()
-    last = _marked_here.get(info.id)
-    if last is not None and 0 <= now - last < LAST_USED_RESOLUTION_SECONDS:
+    if use_recorded_recently(info.id, now):
         return
     try:
         first_in_window = cache.add(_used_key(info.id), 1, LAST_USED_RESOLUTION_SECONDS)

@@ -23,13 +23,69 @@ log = logging.getLogger(__name__)
 _parse_rate = SimpleRateThrottle.parse_rate
 
 
+SCOPE = "token"
+KEY_FORMAT = "throttle:%(scope)s:%(ident)s:%(window)d"
+
+
+def configured_rate() -> tuple[int | None, int | None]:
+    """(requests, seconds) of the token scope's rate, read at call time so a changed setting
+    takes effect."""
+    return _parse_rate(None, api_settings.DEFAULT_THROTTLE_RATES.get(SCOPE))
+
+
+def window_keys(ident: str, now: float, duration: int) -> tuple[str, str]:
+    """The cache keys (before the cache's own prefix) of `ident`'s current and previous window."""
+    window = int(now // duration)
+    return (KEY_FORMAT % {"scope": SCOPE, "ident": ident, "window": window},
+            KEY_FORMAT % {"scope": SCOPE, "ident": ident, "window": window - 1})
+
+
+def decide(current: int, previous: int, *, now: float, rate: tuple[int, int]) -> float | None:
+    """None when a request that brought this window's count to `current` is allowed, else the
+    seconds until it would be."""
+    num_requests, duration = rate
+    elapsed = now / duration - int(now // duration)  # fraction of the current window gone by
+    if previous * (1 - elapsed) + current <= num_requests:
+        return None
+    return seconds_until_allowed(current, previous, elapsed, num_requests, duration)
+
+
+def consume(ident: str, *, now: float, rate: tuple[int | None, int | None]) -> float | None:
+    """Counts one request of `ident` (`token-<id>` or `ip-<address>`); returns None when it is
+    allowed, else the seconds until it would be. The API's hot path (birthday/hot_path.py) counts
+    in the same windows with `window_keys` and `decide`, in a round trip of its own."""
+    num_requests, duration = rate
+    if num_requests is None:
+        return None
+    current_key, previous_key = window_keys(ident, now, duration)
+    try:
+        current, previous = _count(current_key, previous_key, 2 * duration)
+    except Exception:
+        # The limiter lives in the cache; losing the cache must not take the API down.
+        log.warning("throttle cache unreachable; allowing the request", exc_info=True)
+        return None
+    return decide(current, previous, now=now, rate=rate)
+
+
+def seconds_until_allowed(current: int, previous: int, elapsed: float, num_requests: int, duration: int) -> float:
+    # Within this window the estimate falls only as the previous window slides out; if this
+    # window alone is over the limit, the caller waits for the next window.
+    if current >= num_requests or previous == 0:
+        return (1 - elapsed) * duration
+    needed = 1 - (num_requests - current) / previous  # elapsed fraction at which it fits
+    return max(0.0, needed - elapsed) * duration
+
+
+def retry_after(wait: float) -> int:
+    """The whole seconds a refused caller is told to wait (`Retry-After`)."""
+    return max(1, math.ceil(wait))
+
+
 class TokenRateThrottle(BaseThrottle):
-    scope = "token"
-    key_format = "throttle:%(scope)s:%(ident)s:%(window)d"
+    scope = SCOPE
 
     def __init__(self):
-        # Read at request time, not class definition, so a changed setting takes effect.
-        self.num_requests, self.duration = _parse_rate(self, api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
+        self.rate = configured_rate()
         self._wait = None
 
     def get_ident_key(self, request) -> str:
@@ -37,35 +93,11 @@ class TokenRateThrottle(BaseThrottle):
         return f"token-{client_id}" if client_id is not None else f"ip-{self.get_ident(request)}"
 
     def allow_request(self, request, view):
-        if self.num_requests is None:
-            return True
-        now = time.time()
-        window = int(now // self.duration)
-        ident = self.get_ident_key(request)
-        current_key = self.key_format % {"scope": self.scope, "ident": ident, "window": window}
-        previous_key = self.key_format % {"scope": self.scope, "ident": ident, "window": window - 1}
-        try:
-            current, previous = _count(current_key, previous_key, 2 * self.duration)
-        except Exception:
-            # The limiter lives in the cache; losing the cache must not take the API down.
-            log.warning("throttle cache unreachable; allowing the request", exc_info=True)
-            return True
-        elapsed = now / self.duration - window  # fraction of the current window gone by
-        if previous * (1 - elapsed) + current <= self.num_requests:
-            return True
-        self._wait = self._seconds_until_allowed(current, previous, elapsed)
-        return False
-
-    def _seconds_until_allowed(self, current: int, previous: int, elapsed: float) -> float:
-        # Within this window the estimate falls only as the previous window slides out; if this
-        # window alone is over the limit, the caller waits for the next window.
-        if current >= self.num_requests or previous == 0:
-            return (1 - elapsed) * self.duration
-        needed = 1 - (self.num_requests - current) / previous  # elapsed fraction at which it fits
-        return max(0.0, needed - elapsed) * self.duration
+        self._wait = consume(self.get_ident_key(request), now=time.time(), rate=self.rate)
+        return self._wait is None
 
     def wait(self):
-        return None if self._wait is None else max(1, math.ceil(self._wait))
+        return None if self._wait is None else retry_after(self._wait)
 
 
 def _count(current_key: str, previous_key: str, ttl: int) -> tuple[int, int]:

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # Seconds a client is asked to wait before retrying while the database is unreachable: about
 # the time a restart or failover takes; the connection is re-established on the next request.
 DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = {
+    "error": "database_unavailable", "detail": "The database is unavailable; retry after Retry-After seconds.",
+}
 
 
 
@@ -52,7 +55,7 @@ def api_exception_handler(exc, context):
         # not a bug. Django drops the broken connection at the end of the request.
         log.warning("database unavailable, answering 503: %s", exc)
         return Response(
-            {"error": "database_unavailable", "detail": "The database is unavailable; retry after Retry-After seconds."},
+            DATABASE_UNAVAILABLE,
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )

@@ -80,6 +80,16 @@ def _service_free(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _close_hot_path_connections():
+    """The API's hot path keeps a connection per thread (birthday/hot_path.py); none may outlive
+    a test, or the test database could not be dropped at the end of the run."""
+    yield
+    hot_path = sys.modules.get("birthday.hot_path")
+    if hot_path is not None:
+        hot_path.close_connections()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache(request):
     """Each integration test starts with an empty cache (throttles, circuit breaker, token cache).
     Service-free tests do not touch the configured cache: they get a fresh in-memory one."""

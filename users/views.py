@@ -46,8 +46,11 @@ NOT_FOUND = {404: _error("No user with this id")}
 USER_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The user's id")
 
 
+USER_NOT_FOUND = "No user with this id."
+
+
 def _not_found() -> NotFound:
-    return NotFound("No user with this id.")
+    return NotFound(USER_NOT_FOUND)
 
 
 @extend_schema(tags=["users"])

@@ -1,6 +1,6 @@
 """The REST API (DRF) and its OpenAPI schema."""
 
-from .env import env_int, env_str
+from .env import env_bool, env_int, env_str
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.BearerTokenAuthentication"],
@@ -40,3 +40,6 @@ SPECTACULAR_SETTINGS = {
 # API_MAX_BODY_BYTES.
 BULK_IMPORT_MAX_BYTES = env_int("BULK_IMPORT_MAX_BYTES", 1073741824)
 BULK_IMPORT_CHUNK_ROWS = env_int("BULK_IMPORT_CHUNK_ROWS", 1000)
+
+# GET /user/<id> answered before Django when its answer would be Django's (birthday/hot_path.py).
+API_HOT_PATH = env_bool("API_HOT_PATH", True)

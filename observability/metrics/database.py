@@ -43,6 +43,7 @@ def known_tables() -> frozenset[str]:
     return _known_tables
 
 
+@functools.lru_cache(maxsize=2048)
 def classify(sql: str) -> tuple[str, str]:
     """(query_type, table) for a statement."""
     head = sql.lstrip(" (\n\t").split(None, 1)

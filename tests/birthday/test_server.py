@@ -155,6 +155,29 @@ def test_with_tracing_off_the_callers_trace_context_names_the_trace(processes, s
     assert line["trace_id"] == trace_id
 
 
+def test_the_hot_paths_answers_have_their_access_lines_and_ids(processes, server_token):
+    """After a token's first request, GET /user/<id> is the hot path's (birthday/hot_path.py):
+    its answers still carry a request id, and the access line names it and the caller's trace."""
+    token = server_token
+    base, proc = start_api(processes)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    auth = {"Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    with httpx.Client(base_url=base, headers=auth) as client:  # one connection: one worker process
+        answers = [client.get("/user/999999") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [404] * 4
+    assert all(answer.json() == {"error": "not_found", "detail": "No user with this id."} for answer in answers)
+    sent_ids = [answer.headers["X-Request-ID"] for answer in answers]
+    assert len(set(sent_ids)) == 4
+
+    def ours():
+        found = [line for line in access_lines(processes, proc) if line["request_id"] in sent_ids]
+        return found if len(found) == len(sent_ids) else None
+
+    lines = wait_until(ours, timeout=30, message="the access lines of the requests sent")
+    assert all(line["status"] == 404 and line["trace_id"] == trace_id and line["path"] == "/user/999999"
+               for line in lines), lines
+
+
 # --- Issue 12 item 2: a database outage is a 503 to retry, not a 500 ----------------------------
 
 @pytest.fixture
