@@ -84,13 +84,20 @@ def load(spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def api_specs(system: str, port: int, token: str | None, ids: list) -> dict:
+# Integrators the API load is spread over: at the default limit (200 req/s each) 16 carry 3,200
+# req/s, above what this box serves, so the figures are the server's, not the rate limit's.
+API_TOKENS = 16
+
+
+def api_specs(system: str, port: int, raw_tokens: list[str] | None, ids: list) -> dict:
     if system == "python":
-        headers = {"Authorization": f"Bearer {token}"}
-        post = {"method": "POST", "path": "/user", "headers": headers,
+        # Requests take the tokens in turn: each integrator stays under its rate limit (the
+        # default, API_RATE_LIMIT) while the server is driven to its own limit.
+        headers = {"header_sets": [{"Authorization": f"Bearer {raw}"} for raw in raw_tokens]}
+        post = {"method": "POST", "path": "/user", **headers,
                 "body": '{{"first_name":"Api","last_name":"Bench","email":"{n}@api.bench.example",'
                         '"birthday":"{year}-{month}-{day}","timezone":"Europe/London"}}'}
-        get = {"method": "GET", "path": "/user/{id}", "headers": headers, "ids": ids}
+        get = {"method": "GET", "path": "/user/{id}", **headers, "ids": ids}
     else:
         post = {"method": "POST", "path": "/api/v1/users",
                 "body": '{{"firstName":"Api","lastName":"Bench","email":"{n}@api.bench.example",'
@@ -265,7 +272,7 @@ def django_floor(options, procs: ProcessGroup, port: int) -> dict:
                                                             "API_RATE_LIMIT": "1000000/minute"})
     token, raw = tokens.create_token(f"bench-floor-{int(time.time() * 1000)}")
     try:
-        spec = dict(api_specs("python", port, raw, [1])["get"], path="/bench/floor/{id}", mode="closed",
+        spec = dict(api_specs("python", port, [raw], [1])["get"], path="/bench/floor/{id}", mode="closed",
                     seconds=min(5.0, options.api_seconds), connections=options.api_connections)
         with Usage([floor]) as usage:
             result = load(spec)
@@ -360,9 +367,11 @@ def run(options: CompareOptions) -> dict:
         # API: both servers up; each round measures one system then the other, order alternating.
         say(options, "API servers")
         api = start_api(procs, run_options.api_port)
-        token, raw = tokens.create_token(f"bench-compare-{int(time.time() * 1000)}")
+        stamp = int(time.time() * 1000)
+        issued = [tokens.create_token(f"bench-compare-{stamp}-{n}") for n in range(API_TOKENS)]
         rng = random.Random(3)
-        specs = {"python": api_specs("python", run_options.api_port, raw, [rng.randint(1, options.users) for _ in range(20_000)])}
+        specs = {"python": api_specs("python", run_options.api_port, [raw for _, raw in issued],
+                                     [rng.randint(1, options.users) for _ in range(20_000)])}
         ts_api = None
         if ts:
             ts_api = ts.start_api(procs)
@@ -377,7 +386,8 @@ def run(options: CompareOptions) -> dict:
             procs.stop(api)
             if ts_api is not None:
                 procs.stop(ts_api)
-            tokens.revoke_token(token)
+            for token, _ in issued:
+                tokens.revoke_token(token)
             seed.remove_users(email_like="%@api.bench.example")
             if ts:
                 ts.remove_api_users()
@@ -462,8 +472,8 @@ def summarise(report: dict) -> list[dict]:
         median(_pick(py.get("empty", []), "p50_ms")), median(_pick(ts.get("empty", []), "p50_ms")))
     for endpoint, label in (("post", "POST /user"), ("get", "GET /user/<id>")):
         ours_max, theirs_max = _pick(py.get("api", []), f"{endpoint}_max"), _pick(ts.get("api", []), f"{endpoint}_max")
-        add(f"{label} max throughput, req/s", "req/s", "higher", median(_pick(ours_max, "achieved_rps")),
-            median(_pick(theirs_max, "achieved_rps")), res(ours_max, "request"), res(theirs_max, "request"),
+        add(f"{label} max throughput (2xx answers), req/s", "req/s", "higher", median(_ok_rps(ours_max)),
+            median(_ok_rps(theirs_max)), res(ours_max, "request"), res(theirs_max, "request"),
             note_ours=_errors(ours_max), note_ts=_errors(theirs_max))
         ours_rate, theirs_rate = _pick(py.get("api", []), f"{endpoint}_rate"), _pick(ts.get("api", []), f"{endpoint}_rate")
         rate = report["options"]["api_rate"]
@@ -472,6 +482,11 @@ def summarise(report: dict) -> list[dict]:
             note_ours=f"achieved {median(_pick(ours_rate, 'achieved_rps'))} req/s" + _errors(ours_rate, sep="; "),
             note_ts=f"achieved {median(_pick(theirs_rate, 'achieved_rps'))} req/s" + _errors(theirs_rate, sep="; ") if theirs_rate else "")
     return rows
+
+
+def _ok_rps(items) -> list:
+    # Reports written before loadgen counted 2xx answers apart have only achieved_rps.
+    return [(i or {}).get("ok_rps", (i or {}).get("achieved_rps")) for i in items]
 
 
 def _lateness(items) -> str:
@@ -549,7 +564,8 @@ def markdown(report: dict, command: str) -> str:
            "simulator are shared and not counted.",
            "- This project: default settings throughout (API throttle, DELIVERY_CONCURRENCY, batch size, "
            f"{o['worker_processes']} worker processes, WORKER_CONCURRENCY's default here), except the beat's tick and dispatcher at 1 s in the "
-           "delivery rows (the production-interval run is below).",
+           f"delivery rows (the production-interval run is below). Its API requests take {API_TOKENS} integrators' tokens "
+           "in turn, each under the default rate limit; max throughput counts 2xx answers only.",
            ]
     if ts_ok:
         out += ["- The TypeScript system: its defaults, except NODE_ENV=production, its rate limiter off "

@@ -322,7 +322,7 @@ def api(options: Options, procs: ProcessGroup) -> tuple[dict, dict]:
     gunicorn = compare.start_api(procs, options.api_port)
     token, raw = tokens.create_token(f"bench-{int(time.time() * 1000)}")
     rng = random.Random(3)
-    specs = compare.api_specs("python", options.api_port, raw, [rng.randint(1, options.users) for _ in range(20_000)])
+    specs = compare.api_specs("python", options.api_port, [raw], [rng.randint(1, options.users) for _ in range(20_000)])
     try:
         results = {"server": "gunicorn -c python:birthday.gunicorn_config (defaults: API_WORKERS, API_THREADS)",
                    "load_generator": f"bench/loadgen.py, open loop at {options.api_rate} req/s, default API throttle"}

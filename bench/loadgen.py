@@ -11,7 +11,8 @@ Two modes, both over keep-alive HTTP/1.1 connections to one host on loopback:
 
 The spec (JSON): `mode`, `host`, `port`, `seconds`, `rate` (open), `connections`, `timeout`,
 `method`, `path` and `body` templates (`{n}`: a per-run counter, `{id}`: a random entry of
-`ids`, `{year}` `{month}` `{day}`: a random date), `headers`. It runs in its own process so its
+`ids`, `{year}` `{month}` `{day}`: a random date), `headers`, and `header_sets` (request i also
+sends set i mod n: several integrators' tokens). It runs in its own process so its
 CPU is not the server's and is reported separately.
 """
 
@@ -46,6 +47,9 @@ class Requests:
         self.ids = spec.get("ids") or []
         self.host = f"{spec['host']}:{spec['port']}"
         self.headers = "".join(f"{k}: {v}\r\n" for k, v in (spec.get("headers") or {}).items())
+        # `header_sets`: request i adds set i mod n (e.g. one Authorization per integrator).
+        self.header_sets = ["".join(f"{k}: {v}\r\n" for k, v in headers.items()) for headers in spec.get("header_sets") or []]
+        self.sent = 0
         self.rng = random.Random(seed)
         self.counter = 0
         self.prefix = spec.get("prefix", f"lg{int(time.time())}")
@@ -63,6 +67,9 @@ class Requests:
     def next(self) -> bytes:
         path = self._fill(self.path) if "{" in self.path else self.path
         head = f"{self.method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.headers}"
+        if self.header_sets:
+            head += self.header_sets[self.sent % len(self.header_sets)]
+        self.sent += 1
         if self.body is None:
             return (head + "\r\n").encode()
         body = self._fill(self.body).encode()
@@ -212,6 +219,7 @@ def _summary(out, start, seconds, sent, opened, *, mode, offered_rps, late_sends
         "sent": sent,
         "completed": len(lat),
         "achieved_rps": round(len(lat) / elapsed, 1),
+        "ok_rps": round((len(lat) - out["non_2xx"]) / elapsed, 1),  # 2xx answers only
         "non_2xx": out["non_2xx"],
         "statuses": out["statuses"],
         "errors": out["errors"],
