@@ -4,8 +4,9 @@ Django and DRF cost about 2 ms of CPU a request before an endpoint does anything
 (docs/performance.md, "The floor"); the API's most frequent request needs a fraction of that. This
 module answers it with the pieces Django's path uses, called directly:
 
-- the token from the token cache (`apiauth.services.cached_active_token`), never the database;
-- the rate limit's counters (`apiauth.throttling.consume`, the same windows as DRF's throttle);
+- the token's cached answer (`apiauth.services.active_from_cache`), never the database, read in
+  one Redis pipeline with the request counted in the rate limit's windows, the same ones DRF's
+  throttle counts in (`apiauth.throttling.window_keys`, `decide`);
 - one SELECT of the user and its occasions on a connection of its own (psycopg, autocommit),
   timed by the same query metrics as Django's (`observability.metrics.database.query_wrapper`);
 - the same rendering (`users.serializers.render_user`), JSON bytes, error bodies and headers
@@ -14,29 +15,29 @@ module answers it with the pieces Django's path uses, called directly:
 
 It answers only when its answer is the one Django would give, and otherwise returns None and
 Django answers: embedded mode (SQLite, no Redis), tracing on (Django's spans are the traced
-path), a method or path other than `GET /user/<digits>`, a query string, a repeated header, a
-Host Django would refuse, a request Django would redirect to HTTPS, an Accept header DRF would
+path), a method or path other than `GET /user/<digits>`, a query string, a Host Django would
+refuse, a request Django would redirect to HTTPS, an Accept header DRF would
 negotiate (anything but none, `*/*` and `application/json`), an Authorization header
 that is not one Bearer token, a token the cache does not vouch for (unknown, revoked, not cached
-yet: Django looks it up and caches it), a token whose `last_used_at` is due for its write, and for
-DB_RETRY_AFTER seconds after its connection failed. Statuses it gives itself, once it has counted
+yet: Django looks it up and caches it), a token whose `last_used_at` is due for its write (once a
+minute per token and process), and for DATABASE_RETRY_AFTER_SECONDS after its connection failed. Statuses it gives itself, once it has counted
 the request against the rate limit (as DRF does after authenticating): 200, 404, 429 and 503.
 
 It costs two round trips, one to Redis (the token's cached answer and the throttle's counters in
 one pipeline) and one to PostgreSQL, on a connection per server thread; after a database failure
-it steps aside for DB_RETRY_AFTER seconds, so that Django's path (its pool, its 503) takes over.
+it steps aside, so that Django's path (its pool, its 503) takes over until the database is back.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from http import HTTPStatus
 import json
 import logging
 import re
 import threading
 import time
 import types
+from http import HTTPStatus
 
 import psycopg
 from django.conf import settings
