@@ -4,7 +4,6 @@ that moves their metrics (API traffic with errors, birthdays due now, vendor fau
 
 import datetime
 import re
-import socket
 import sys
 import zoneinfo
 from dataclasses import dataclass
@@ -13,18 +12,13 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import wait_until
+from tests.ports import free_port  # noqa: F401 (the tests import it from here)
 
 ZONES = [
     "Europe/London", "America/New_York", "Asia/Tokyo", "Australia/Melbourne", "America/Sao_Paulo",
     "Africa/Nairobi", "Asia/Kolkata", "Pacific/Auckland", "Europe/Berlin", "America/Los_Angeles",
 ]
 USERS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

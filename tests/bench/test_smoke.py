@@ -3,17 +3,12 @@ the report is there and every figure is a sane number. Nothing is compared with 
 here; those figures live in docs/performance.md, produced by `bin/bench run`."""
 
 import math
-import socket
 
 import pytest
 
+from tests.ports import free_port_range
+
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sane(value) -> bool:
@@ -23,9 +18,10 @@ def sane(value) -> bool:
 def test_a_quick_run_reports_every_section(tmp_path, purge_queues):
     from bench import harness
 
+    base = free_port_range(67)  # as `bin/bench run --port-base` lays its ports out
     options = harness.Options(
-        **harness.QUICK, quiet=True, work_dir=tmp_path, api_port=free_port(), simulator_port=free_port(),
-        worker_metrics_port=free_port(),
+        **harness.QUICK, quiet=True, work_dir=tmp_path, api_port=base, simulator_port=base + 25,
+        worker_metrics_port=base + 1,
     )
     report = harness.run(options)
 
@@ -64,28 +60,12 @@ def test_a_quick_run_reports_every_section(tmp_path, purge_queues):
     assert all(sane(target["measured"]) for target in report["targets"]), report["targets"]
 
 
-def free_port_base(span: int = 61) -> int:
-    """A base port whose offsets the comparison uses (0, 1, 2, 25, 50, 60) are all free."""
-    for _ in range(50):
-        base = free_port()
-        if base + span > 65535:
-            continue
-        try:
-            for offset in (0, 1, 2, 25, 50, 60):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
 def test_compare_without_the_other_system_says_why_and_measures_the_limits(tmp_path, purge_queues):
     # The CI variant of `bin/bench compare`: no checkout of the TypeScript system, so no npm.
     from bench import compare
 
     options = compare.CompareOptions(**dict(compare.QUICK, vendor_latencies_ms=(0,)), quiet=True,
-                                     port_base=free_port_base(), work_dir=tmp_path / "run")
+                                     port_base=free_port_range(67), work_dir=tmp_path / "run")
     report = compare.run(options)
 
     assert report["ts_unavailable"] == "no --ts-checkout given"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,15 +17,10 @@ from pathlib import Path
 import psycopg
 
 from tests.environment import system_program
+from tests.ports import free_port  # noqa: F401 (the chaos tests import it from here)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _runuser() -> str:
