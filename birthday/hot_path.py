@@ -20,8 +20,10 @@ refuse, a request Django would redirect to HTTPS, an Accept header DRF would
 negotiate (anything but none, `*/*` and `application/json`), an Authorization header
 that is not one Bearer token, a token the cache does not vouch for (unknown, revoked, not cached
 yet: Django looks it up and caches it), a token whose `last_used_at` is due for its write (once a
-minute per token and process), and for DATABASE_RETRY_AFTER_SECONDS after its connection failed. Statuses it gives itself, once it has counted
-the request against the rate limit (as DRF does after authenticating): 200, 404, 429 and 503.
+minute per token and process), and for DATABASE_RETRY_AFTER_SECONDS after its connection failed.
+Statuses it gives itself, once it has counted the request against the rate limit (as DRF does
+after authenticating): 200, 404, 429 and 503 (tests/birthday/test_server.py stops a real
+PostgreSQL under it).
 
 It costs two round trips, one to Redis (the token's cached answer and the throttle's counters in
 one pipeline) and one to PostgreSQL, on a connection per server thread; after a database failure
@@ -77,6 +79,8 @@ _PATH = re.compile(r"/user/([0-9]{1,19})")
 _JSON = ("Content-Type", "application/json")
 # Accept headers DRF answers with its compact JSON.
 _PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
+# What _authorise_and_count returns when Django must answer (a wait of None means "allowed").
+DECLINE = object()
 # Token ids this process remembers (by cache key); forgotten all at once when full.
 KNOWN_TOKENS = 10_000
 
@@ -275,21 +279,22 @@ class UserReads:
         token_id = self._token_id(raw, key)
         if token_id is None or not tokens.use_recorded_recently(token_id):
             return None
-        counted = self._authorise_and_count(key, token_id)
-        if counted is None:
+        wait = self._authorise_and_count(key, token_id)
+        if wait is DECLINE:
             return None
-        return self._answer(environ, secure, token_id, user_id, counted)
+        return self._answer(environ, secure, token_id, user_id, wait)
 
     def _authorise_and_count(self, key: str, token_id: int):
         """One round trip: the token's cached answer (again: a revoke overwrites it) and the
-        request counted in its throttle window. None (Django answers) if the token is no longer
-        vouched for; then the count is taken back, since Django counts the request itself."""
+        request counted in its throttle window. Returns the throttle's wait (None: allowed), or
+        DECLINE (Django answers) if the token is no longer vouched for; then the count is taken
+        back, since Django counts the request itself."""
         now = time.time()
         rate = throttling.configured_rate()  # per request, as DRF's throttle reads it
         num_requests, duration = rate
         redis_cache = getattr(cache, "_cache", None)
         if getattr(redis_cache, "get_client", None) is None:
-            return None  # the cache in use is not Redis (a test's override)
+            return DECLINE  # the cache in use is not Redis (a test's override)
         client = redis_cache.get_client(write=True)
         try:
             started = time.perf_counter()
@@ -304,7 +309,7 @@ class UserReads:
             replies = pipe.execute()
             CACHE_OPERATION_DURATION.labels("get").observe(time.perf_counter() - started)
         except Exception:  # the cache is down: Django's path knows what to do
-            return None
+            return DECLINE
         cached = replies[0]
         (CACHE_HITS if cached is not None else CACHE_MISSES).labels("redis").inc()
         info = tokens.active_from_cache(None if cached is None else redis_cache._serializer.loads(cached))
@@ -315,10 +320,10 @@ class UserReads:
                     client.decr(current_key)
                 except Exception:
                     pass
-            return None
+            return DECLINE
         if num_requests is None:
-            return now, None
-        return now, throttling.decide(int(replies[1]), int(replies[3] or 0), now=now, rate=rate)
+            return None
+        return throttling.decide(int(replies[1]), int(replies[3] or 0), now=now, rate=rate)
 
     @staticmethod
     def _bearer(header: str | None) -> str | None:
@@ -349,7 +354,7 @@ class UserReads:
 
     # --- answering ---------------------------------------------------------------------------
 
-    def _answer(self, environ, secure: bool, token_id: int, user_id: int, counted) -> Answer:
+    def _answer(self, environ, secure: bool, token_id: int, user_id: int, wait: float | None) -> Answer:
         started = time.perf_counter()
         given_id = environ.get("HTTP_X_REQUEST_ID", "")
         current_id = given_id if given_id and validate_guid(given_id) else generate_guid()
@@ -358,7 +363,6 @@ class UserReads:
         API_CONCURRENT.inc()
         try:
             with request_id.bound(current_id):
-                _, wait = counted
                 if wait is not None:
                     status, body, extra = self._throttled(wait)
                 else:
