@@ -15,6 +15,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
     hold_seconds = 0.05
 
     def do_GET(self):
+        self.server.authorizations.append(self.headers.get("Authorization"))
         time.sleep(self.hold_seconds)
         body = b'{"ok":true}'
         self.send_response(200 if self.path != "/missing" else 404)
@@ -36,6 +37,7 @@ def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     srv.daemon_threads = True
     srv.bodies = []
+    srv.authorizations = []
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield srv
@@ -73,6 +75,15 @@ def test_bodies_are_filled_per_request_and_statuses_counted(server):
     assert len(emails) == 10
 
 
+def test_header_sets_are_taken_in_turn_and_only_2xx_answers_count_as_ok(server):
+    # Two integrators' tokens over ten requests: five each. Every answer is a 404, so the server
+    # answered at the offered rate but served nothing a caller asked for.
+    result = loadgen.run(spec(server, mode="open", rate=20, seconds=0.5, connections=2, path="/missing",
+                              header_sets=[{"Authorization": "Bearer a"}, {"Authorization": "Bearer b"}]))
+    assert sorted(server.authorizations) == ["Bearer a"] * 5 + ["Bearer b"] * 5
+    assert result["achieved_rps"] > 0 and result["ok_rps"] == 0
+
+
 class IdleClosingHandler(SlowHandler):
     hold_seconds = 0.0
     timeout = 0.1  # a keep-alive connection idle this long is closed by the server
@@ -84,6 +95,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused():
     # after its keep-alive timeout. Sent on it, it would fail; the pool opens a new one instead.
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IdleClosingHandler)
     srv.daemon_threads = True
+    srv.authorizations = []
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         result = loadgen.run(spec(srv, mode="open", rate=4, seconds=1.5, connections=1))

@@ -10,8 +10,6 @@ import itertools
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -46,13 +44,7 @@ def schema(settings):
     document = APIClient().get("/api/schema/", {"format": "json"}).json()
     loaded = schemathesis.openapi.from_dict(document)
     loaded.app = application
-    # As Django's test client does (so the test client must not be used while this is in effect,
-    # since it reconnects them): the handler must not close the test's open transaction.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield loaded
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    return loaded
 
 
 def run_operation(operation, mode: GenerationMode, headers: dict, calls: list, plausible=False, **fixed) -> None:
