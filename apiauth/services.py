@@ -133,7 +133,7 @@ def active_from_cache(cached) -> TokenInfo | None:
 
 def cached_active_token(raw: str) -> TokenInfo | None:
     """`active_from_cache` of what the cache holds for `raw`. Reads the cache only: the API's hot
-    path calls it where the ORM may not run (birthday/hot_path.py)."""
+    path calls it where the ORM may not run (birthday/hot_path/)."""
     return active_from_cache(cache.get(cache_key(raw)))
 
 

@@ -52,7 +52,7 @@ def decide(current: int, previous: int, *, now: float, rate: tuple[int, int]) ->
 
 def consume(ident: str, *, now: float, rate: tuple[int | None, int | None]) -> float | None:
     """Counts one request of `ident` (`token-<id>` or `ip-<address>`); returns None when it is
-    allowed, else the seconds until it would be. The API's hot path (birthday/hot_path.py) counts
+    allowed, else the seconds until it would be. The API's hot path (birthday/hot_path/) counts
     in the same windows with `window_keys` and `decide`, in a round trip of its own."""
     num_requests, duration = rate
     if num_requests is None:

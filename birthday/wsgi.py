@@ -1,5 +1,5 @@
-"""The API's WSGI application: `GET /user/<id>` from the hot path when it can answer exactly as
-Django would (birthday/hot_path.py), everything else from Django."""
+"""The API's WSGI application: `GET /user/<id>` and `POST /user` from the hot path when it can
+answer exactly as Django would (birthday/hot_path/), everything else from Django."""
 
 import os
 
@@ -12,8 +12,8 @@ django_application = get_wsgi_application()
 def _build():
     from birthday import hot_path
 
-    reads = hot_path.build()
-    return django_application if reads is None else hot_path.Application(reads, django_application)
+    endpoints = hot_path.build()
+    return django_application if endpoints is None else hot_path.Application(endpoints, django_application)
 
 
 application = _build()

@@ -32,11 +32,8 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
     now = now or clock.now()
     if changed_fields is None:
         # A new user has no occasion rows yet: one upsert writes them all.
-        rows = []
-        for occasion_type in occasions.all_types():
-            upcoming = occasion_type.next_due(user, now)
-            if upcoming is not None:
-                rows.append(Occasion(user=user, kind=occasion_type.name, local_date=upcoming[0], due_at=upcoming[1]))
+        rows = [Occasion(user=user, kind=kind, local_date=local_date, due_at=due_at)
+                for kind, local_date, due_at in occasions.first_occurrences(user, now)]
         Occasion.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["user", "kind"], update_fields=["local_date", "due_at"]
         )

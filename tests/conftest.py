@@ -81,7 +81,7 @@ def _service_free(request, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _close_hot_path_connections():
-    """The API's hot path keeps a connection per thread (birthday/hot_path.py); none may outlive
+    """The API's hot path keeps a connection per thread (birthday/hot_path/); none may outlive
     a test, or the test database could not be dropped at the end of the run."""
     yield
     hot_path = sys.modules.get("birthday.hot_path")

@@ -249,13 +249,7 @@ def _check_chunk(chunk: list[ParsedRow], now: datetime.datetime) -> list[tuple[R
 
 
 def _occasions_of(data: dict, now: datetime.datetime) -> list[tuple]:
-    user = User(**data)
-    found = []
-    for occasion_type in occasions.all_types():
-        upcoming = occasion_type.next_due(user, now)
-        if upcoming is not None:
-            found.append((occasion_type.name, upcoming[0], upcoming[1]))
-    return found
+    return occasions.first_occurrences(User(**data), now)
 
 
 def _store(checked: list[tuple[RowResult, dict | None, list]], key: str | None,

@@ -41,5 +41,6 @@ SPECTACULAR_SETTINGS = {
 BULK_IMPORT_MAX_BYTES = env_int("BULK_IMPORT_MAX_BYTES", 1073741824)
 BULK_IMPORT_CHUNK_ROWS = env_int("BULK_IMPORT_CHUNK_ROWS", 1000)
 
-# GET /user/<id> answered before Django when its answer would be Django's (birthday/hot_path.py).
+# GET /user/<id> and POST /user answered before Django when the answer would be Django's
+# (birthday/hot_path/).
 API_HOT_PATH = env_bool("API_HOT_PATH", True)

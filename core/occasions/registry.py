@@ -1,3 +1,5 @@
+import datetime
+
 from .base import OccasionType
 
 _TYPES: dict[str, OccasionType] = {}
@@ -15,6 +17,13 @@ def get(name: str) -> OccasionType:
 
 def all_types() -> list[OccasionType]:
     return list(_TYPES.values())
+
+
+def first_occurrences(user, now: datetime.datetime) -> list[tuple[str, datetime.date, datetime.datetime]]:
+    """(type, local date, due instant) of each occasion a new user has, in registration order.
+    `user` is a User or anything with its fields (a bulk import's row, the API's hot path)."""
+    upcoming = ((occasion_type.name, occasion_type.next_due(user, now)) for occasion_type in _TYPES.values())
+    return [(kind, *due) for kind, due in upcoming if due is not None]
 
 
 def _register_builtin() -> None:

@@ -49,8 +49,10 @@ def classify(sql: str) -> tuple[str, str]:
     head = sql.lstrip(" (\n\t").split(None, 1)
     verb = head[0].lower() if head else ""
     if verb == "with":
-        # A CTE: the verb of the main statement decides.
-        found = re.search(r"\)\s*(select|insert|update|delete)\b", sql, re.IGNORECASE)
+        # A CTE: a statement that writes is a write (the first of its writes decides, as the
+        # table below is the first it names); otherwise the main statement's verb.
+        found = (re.search(r"\bas\s*\(\s*(insert|update|delete)\b", sql, re.IGNORECASE)
+                 or re.search(r"\)\s*(select|insert|update|delete)\b", sql, re.IGNORECASE))
         verb = found.group(1).lower() if found else "select"
     query_type = verb if verb in _VERBS else "other"
     table = "other"

@@ -49,7 +49,7 @@ class HttpMetricsMiddleware:
 def record_request(*, method: str, route: str, status: int, seconds: float, request_bytes: int,
                    response_bytes: int | None) -> None:
     """The RED figures of one answered request; also called by the API's hot path
-    (birthday/hot_path.py), whose requests never reach the middleware."""
+    (birthday/hot_path/), whose requests never reach the middleware."""
     requests, response_time, request_size, response_size = _series(method, route, status)
     requests.inc()
     response_time.observe(seconds)

@@ -21,10 +21,16 @@ def region(zone: str) -> str:
     return zone.split("/", 1)[0] if zone != "other" else "other"
 
 
+def count_created(zone: str) -> None:
+    """One user created in `zone`: on every save that creates one, and by the API's hot path,
+    which writes users without the ORM (birthday/hot_path/creates.py)."""
+    USERS_CREATED.labels(region(zone)).inc()
+
+
 @receiver(post_save, sender=User, dispatch_uid="metrics.users.created")
 def _created(sender, instance, created, **kwargs):
     if created:
-        USERS_CREATED.labels(region(instance.timezone)).inc()
+        count_created(instance.timezone)
 
 
 # The last counts, for figures derived from them (cost per active user).

@@ -12,6 +12,8 @@ import pytest
 
 from apiauth import services as tokens
 from birthday import hot_path
+from birthday.hot_path import connection as connection_module
+from birthday.hot_path import reads
 from birthday.wsgi import django_application
 from observability.metrics.definitions import API_REQUESTS, DB_QUERY_DURATION
 from scheduler.models import Occasion
@@ -75,7 +77,7 @@ def django_calls():
 
 @pytest.fixture
 def app(django_calls):
-    return hot_path.Application(hot_path.UserReads(), django_calls)
+    return hot_path.Application([hot_path.UserReads(), hot_path.UserCreates()], django_calls)
 
 
 @pytest.fixture
@@ -171,7 +173,7 @@ def test_what_it_does_not_answer_django_does(app, warm, django_calls, change):
 
 def test_a_broken_connection_is_replaced_without_an_error(app, warm, django_calls):
     assert call(app, environ("/user/1", warm))[0] == 404
-    [conn] = list(hot_path._open_connections)
+    [conn] = connection_module.open_connections()
     # As if PostgreSQL had restarted: the server ends the connection under the hot path.
     pid = conn.info.backend_pid
     from django.db import connection
@@ -185,7 +187,7 @@ def test_a_broken_connection_is_replaced_without_an_error(app, warm, django_call
 def test_an_error_in_the_hot_path_leaves_the_answer_to_django(app, warm, django_calls, monkeypatch):
     user = make_user()
     # A bug in its rendering; Django's path renders with the same function under its own name.
-    monkeypatch.setattr(hot_path, "render_user", lambda user, occasions: 1 / 0)
+    monkeypatch.setattr(reads, "render_user", lambda user, occasions: 1 / 0)
     status, _, body = call(app, environ(f"/user/{user.pk}", warm))
     assert status == 200 and json.loads(body)["id"] == user.pk
     assert django_calls.calls == 2

@@ -156,18 +156,22 @@ def test_with_tracing_off_the_callers_trace_context_names_the_trace(processes, s
 
 
 def test_the_hot_paths_answers_have_their_access_lines_and_ids(processes, server_token):
-    """After a token's first request, GET /user/<id> is the hot path's (birthday/hot_path.py):
-    its answers still carry a request id, and the access line names it and the caller's trace."""
+    """After a token's first request, GET /user/<id> and POST /user are the hot path's
+    (birthday/hot_path/): their answers still carry a request id, and the access line names it
+    and the caller's trace."""
     token = server_token
     base, proc = start_api(processes)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     auth = {"Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
     with httpx.Client(base_url=base, headers=auth) as client:  # one connection: one worker process
         answers = [client.get("/user/999999") for _ in range(4)]
+        created = [client.post("/user", json=user_payload(email=f"hot-{n}@example.com")) for n in range(2)]
     assert [answer.status_code for answer in answers] == [404] * 4
     assert all(answer.json() == {"error": "not_found", "detail": "No user with this id."} for answer in answers)
+    assert [answer.status_code for answer in created] == [201, 201], [answer.text for answer in created]
     sent_ids = [answer.headers["X-Request-ID"] for answer in answers]
     assert len(set(sent_ids)) == 4
+    created_ids = [answer.headers["X-Request-ID"] for answer in created]
 
     def ours():
         found = [line for line in access_lines(processes, proc) if line["request_id"] in sent_ids]
@@ -175,6 +179,10 @@ def test_the_hot_paths_answers_have_their_access_lines_and_ids(processes, server
 
     lines = wait_until(ours, timeout=30, message="the access lines of the requests sent")
     assert all(line["status"] == 404 and line["trace_id"] == trace_id and line["path"] == "/user/999999"
+               for line in lines), lines
+    sent_ids = created_ids
+    lines = wait_until(ours, timeout=30, message="the access lines of the users created")
+    assert all(line["status"] == 201 and line["trace_id"] == trace_id and line["path"] == "/user"
                for line in lines), lines
 
 

@@ -40,6 +40,10 @@ def test_sql_is_classified_by_verb_and_known_table():
     assert database.classify('INSERT INTO messaging_message (a) VALUES (1)') == ("insert", "messaging_message")
     assert database.classify('UPDATE "scheduler_occasion" SET x = 1') == ("update", "scheduler_occasion")
     assert database.classify("WITH x AS (SELECT 1) DELETE FROM users_user") == ("delete", "users_user")
+    # A CTE that writes is a write, whatever its main statement reads back.
+    assert database.classify(
+        'WITH new AS (INSERT INTO "users_user" ("email") VALUES (%s) RETURNING "id") SELECT "id" FROM new'
+    ) == ("insert", "users_user")
     assert database.classify("SELECT * FROM some_secret_table") == ("select", "other")
     assert database.classify("SAVEPOINT s1") == ("other", "other")
 

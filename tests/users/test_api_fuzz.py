@@ -25,7 +25,7 @@ from schemathesis.checks import (
 from birthday.wsgi import application
 from tests.factories import make_user
 
-# Committed rows: GET /user/<id> is answered by the hot path (birthday/hot_path.py), which reads
+# Committed rows: GET /user/<id> is answered by the hot path (birthday/hot_path/), which reads
 # on a connection of its own and cannot see a test's open transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
