@@ -6,6 +6,7 @@ PostgreSQL and Redis: the hot path writes on a connection of its own."""
 import datetime
 import io
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -163,6 +164,43 @@ def test_its_creates_are_counted_like_djangos(app, warm):
     before = requests._value.get(), _count(inserts), created._value.get()
     assert call(app, post(warm, person()))[0] == 201
     assert (requests._value.get(), _count(inserts), created._value.get()) == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+def test_after_a_database_failure_django_answers_until_the_retry_after_has_passed(app, warm, django_calls):
+    """test_server.py stops a real PostgreSQL under the API for the 503 itself; here, what follows
+    it: each endpoint leaves its requests to Django (its pool, its health check, its 503) for
+    DATABASE_RETRY_AFTER_SECONDS, then answers again."""
+    reads, creates = app.endpoints
+    user = json.loads(call(app, post(warm, person()))[2])
+    assert django_calls.calls == 1
+    for endpoint in (reads, creates):
+        endpoint.db_failed_at = time.monotonic()
+    assert call(app, environ(f"/user/{user['id']}", warm))[0] == 200
+    assert call(app, post(warm, person(email="bo@example.com")))[0] == 201
+    assert django_calls.calls == 3
+    for endpoint in (reads, creates):
+        endpoint.db_failed_at = time.monotonic() - endpoint.retry_after_db
+    assert call(app, environ(f"/user/{user['id']}", warm))[0] == 200
+    assert call(app, post(warm, person(email="cy@example.com")))[0] == 201
+    assert django_calls.calls == 3
+    assert reads.db_failed_at is None and creates.db_failed_at is None
+
+
+def test_it_does_what_every_receiver_of_a_new_user_does():
+    """The hot path writes without the ORM, so no signal fires: creates.py does itself what each
+    receiver of a new user does (its occasions, users_created_total). A receiver added later must
+    be taught to it, or the hot path must step aside; this names the one that is new."""
+    from django.db.models.signals import post_save, pre_save
+    from users.signals import user_changed
+
+    def receivers(signal) -> set[str]:
+        live = signal._live_receivers(User)
+        live = live[0] + live[1] if isinstance(live, tuple) else live
+        return {f"{receiver.__module__}.{receiver.__qualname__}" for receiver in live}
+
+    assert receivers(pre_save) == set()
+    assert receivers(post_save) == {"observability.metrics.users._created"}
+    assert receivers(user_changed) == {"scheduler.receivers._sync_occasions"}
 
 
 def _count(histogram_child) -> float:
