@@ -47,13 +47,22 @@ class UserCreates(Endpoint):
         placeholders = ", ".join(["%s"] * len(self.columns))
         # One statement, so one transaction in autocommit: both rows or neither, as
         # services.create_user's atomic block gives.
-        self.sql = (
+        self.user_insert = (
             f'WITH new_user AS (INSERT INTO "{user_table}" ({column_names}) VALUES ({placeholders}) RETURNING "id"), '
             f'new_occasions AS (INSERT INTO "{occasion._meta.db_table}" ("user_id", "kind", "local_date", "due_at") '
-            'SELECT new_user."id", o.kind, o.local_date, o.due_at FROM new_user, '
-            "unnest(%s::varchar[], %s::date[], %s::timestamptz[]) AS o(kind, local_date, due_at)) "
-            'SELECT "id" FROM new_user'
+            'SELECT new_user."id", o.kind, o.local_date, o.due_at FROM new_user, (VALUES {rows}) '
+            'AS o(kind, local_date, due_at)) SELECT "id" FROM new_user'
         )
+        self.statements: dict[int, str] = {}
+
+    def _statement(self, occasions: int) -> str:
+        # One prepared statement per number of occasions (one per occasion type at most): scalar
+        # parameters cost psycopg less to adapt than arrays.
+        statement = self.statements.get(occasions)
+        if statement is None:
+            rows = ", ".join(["(%s::varchar, %s::date, %s::timestamptz)"] * occasions)
+            statement = self.statements[occasions] = self.user_insert.replace("{rows}", rows)
+        return statement
 
     def serve(self, environ):
         if (environ["REQUEST_METHOD"] != "POST" or environ.get("QUERY_STRING") or environ.get("PATH_INFO") != "/user"
@@ -95,11 +104,10 @@ class UserCreates(Endpoint):
         fields = {name: data.get(name) for name in EDITABLE_FIELDS}
         user = types.SimpleNamespace(**fields, created_at=created_at, updated_at=updated_at)
         first = occasions.first_occurrences(user, clock.now())
-        params = (*fields.values(), created_at, updated_at,
-                  [kind for kind, _, _ in first], [day for _, day, _ in first], [due for _, _, due in first])
+        params = (*fields.values(), created_at, updated_at, *(value for row in first for value in row))
         started = time.perf_counter()
         try:
-            [(user.id,)] = self.db.rows(self.sql, params)
+            [(user.id,)] = self.db.rows(self._statement(len(first)), params)
         except psycopg.IntegrityError:
             return DECLINE  # the email is taken: Django finds the same and answers its 409
         except psycopg.OperationalError as exc:

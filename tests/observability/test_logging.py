@@ -50,6 +50,10 @@ def _lines(stream):
         ("token bdy_Zx9-_abcdEFGH123 used", "token bdy_*** used"),
         ("amqp://guest:s3cret@rabbit.example.com:5672/vhost", "amqp://***:***@rabbit.example.com:5672/vhost"),
         ("nothing secret at 12:00, user 42", "nothing secret at 12:00, user 42"),
+        # Each way a secret can be spelled past the quick check for one.
+        ("GET /user?email=ann.lee%40example.com", "GET /user?email=a***%40example.com"),
+        ("authorization: BEARER abc123", "authorization: BEARER ***"),
+        ("redis://:pw@cache:6379/0 and bdy_x1", "redis://***:***@cache:6379/0 and bdy_***"),
     ],
 )
 def test_mask_hides_addresses_and_credentials(raw, expected):
