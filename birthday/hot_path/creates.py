@@ -47,17 +47,18 @@ class UserCreates(Endpoint):
         placeholders = ", ".join(["%s"] * len(self.columns))
         # One statement, so one transaction in autocommit: both rows or neither, as
         # services.create_user's atomic block gives.
+        insert_user = f'INSERT INTO "{user_table}" ({column_names}) VALUES ({placeholders}) RETURNING "id"'
+        self.statements: dict[int, str] = {0: insert_user}
         self.user_insert = (
-            f'WITH new_user AS (INSERT INTO "{user_table}" ({column_names}) VALUES ({placeholders}) RETURNING "id"), '
+            f'WITH new_user AS ({insert_user}), '
             f'new_occasions AS (INSERT INTO "{occasion._meta.db_table}" ("user_id", "kind", "local_date", "due_at") '
             'SELECT new_user."id", o.kind, o.local_date, o.due_at FROM new_user, (VALUES {rows}) '
             'AS o(kind, local_date, due_at)) SELECT "id" FROM new_user'
         )
-        self.statements: dict[int, str] = {}
 
     def _statement(self, occasions: int) -> str:
-        # One prepared statement per number of occasions (one per occasion type at most): scalar
-        # parameters cost psycopg less to adapt than arrays.
+        # One prepared statement per number of occasions (one per occasion type at most; none
+        # would be a user alone): scalar parameters cost psycopg less to adapt than arrays.
         statement = self.statements.get(occasions)
         if statement is None:
             rows = ", ".join(["(%s::varchar, %s::date, %s::timestamptz)"] * occasions)
