@@ -244,12 +244,8 @@ def _check_chunk(chunk: list[ParsedRow], now: datetime.datetime) -> list[tuple[R
         except ValidationError as exc:
             checked.append((RowResult(number, "error", fields=_messages(exc.detail)), None, []))
             continue
-        checked.append((RowResult(number, "created"), validated, _occasions_of(validated, now)))
+        checked.append((RowResult(number, "created"), validated, occasions.first_occurrences(User(**validated), now)))
     return checked
-
-
-def _occasions_of(data: dict, now: datetime.datetime) -> list[tuple]:
-    return occasions.first_occurrences(User(**data), now)
 
 
 def _store(checked: list[tuple[RowResult, dict | None, list]], key: str | None,

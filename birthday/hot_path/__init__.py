@@ -37,7 +37,6 @@ from observability.tracing import tracing_enabled
 
 from .connection import close_connections
 from .creates import UserCreates
-from .endpoint import DECLINE
 from .reads import UserReads
 
 __all__ = ["Application", "UserCreates", "UserReads", "build", "close_connections"]
@@ -63,7 +62,7 @@ class Application:
             # A bug here must not cost the caller an answer: Django gives the one it would have.
             log.exception("the API's hot path failed; Django answers instead")
             answer = None
-        if answer is None or answer is DECLINE:
+        if answer is None:
             return self.django(environ, start_response)
         start_response(answer.status_line, answer.headers)
         return [answer.body]

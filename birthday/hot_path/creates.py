@@ -42,28 +42,25 @@ class UserCreates(Endpoint):
         self.serializer = UserSerializer()
         self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         user_table, occasion = User._meta.db_table, User.occasions.field.model
-        self.columns = (*EDITABLE_FIELDS, "created_at", "updated_at")
-        column_names = ", ".join(f'"{User._meta.get_field(name).column}"' for name in self.columns)
-        placeholders = ", ".join(["%s"] * len(self.columns))
-        # One statement, so one transaction in autocommit: both rows or neither, as
-        # services.create_user's atomic block gives.
+        columns = (*EDITABLE_FIELDS, "created_at", "updated_at")
+        column_names = ", ".join(f'"{User._meta.get_field(name).column}"' for name in columns)
+        placeholders = ", ".join(["%s"] * len(columns))
         insert_user = f'INSERT INTO "{user_table}" ({column_names}) VALUES ({placeholders}) RETURNING "id"'
-        self.statements: dict[int, str] = {0: insert_user}
-        self.user_insert = (
-            f'WITH new_user AS ({insert_user}), '
-            f'new_occasions AS (INSERT INTO "{occasion._meta.db_table}" ("user_id", "kind", "local_date", "due_at") '
-            'SELECT new_user."id", o.kind, o.local_date, o.due_at FROM new_user, (VALUES {rows}) '
-            'AS o(kind, local_date, due_at)) SELECT "id" FROM new_user'
-        )
 
-    def _statement(self, occasions: int) -> str:
-        # One prepared statement per number of occasions (one per occasion type at most; none
-        # would be a user alone): scalar parameters cost psycopg less to adapt than arrays.
-        statement = self.statements.get(occasions)
-        if statement is None:
-            rows = ", ".join(["(%s::varchar, %s::date, %s::timestamptz)"] * occasions)
-            statement = self.statements[occasions] = self.user_insert.replace("{rows}", rows)
-        return statement
+        def with_occasions(count: int) -> str:
+            # One statement, so one transaction in autocommit: both rows or neither, as
+            # services.create_user's atomic block gives. The occasions are scalar parameters,
+            # which cost psycopg less to adapt than arrays.
+            rows = ", ".join(["(%s::varchar, %s::date, %s::timestamptz)"] * count)
+            return (f'WITH new_user AS ({insert_user}), new_occasions AS (INSERT INTO '
+                    f'"{occasion._meta.db_table}" ("user_id", "kind", "local_date", "due_at") '
+                    f'SELECT new_user."id", o.kind, o.local_date, o.due_at FROM new_user, (VALUES {rows}) '
+                    'AS o(kind, local_date, due_at)) SELECT "id" FROM new_user')
+
+        # One prepared statement per number of occasions a user can have (one per type at most;
+        # with none, the user alone).
+        most = len(occasions.all_types())
+        self.statements = [insert_user, *(with_occasions(count) for count in range(1, most + 1))]
 
     def serve(self, environ):
         if (environ["REQUEST_METHOD"] != "POST" or environ.get("QUERY_STRING") or environ.get("PATH_INFO") != "/user"
@@ -108,7 +105,7 @@ class UserCreates(Endpoint):
         params = (*fields.values(), created_at, updated_at, *(value for row in first for value in row))
         started = time.perf_counter()
         try:
-            [(user.id,)] = self.db.rows(self._statement(len(first)), params)
+            [(user.id,)] = self.db.rows(self.statements[len(first)], params)
         except psycopg.IntegrityError:
             return DECLINE  # the email is taken: Django finds the same and answers its 409
         except psycopg.OperationalError as exc:
