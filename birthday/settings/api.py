@@ -34,6 +34,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "birthday.openapi.document_bad_request",
+    ],
 }
 
 # POST /users/bulk: its body is streamed, so it has a limit of its own; one row still obeys

@@ -64,3 +64,19 @@ def test_swagger_ui_is_served_without_a_token(db):
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_every_operation_documents_the_400_a_bad_host_header_gets(schema, token):
+    """Django refuses a Host header outside ALLOWED_HOSTS before any view runs, on every path:
+    each operation's documented answers must include that 400 (a fuzzer sending `Host: zMH{o4`
+    to GET /messages/{id} found it missing)."""
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path, operations in schema["paths"].items():
+        url = path.replace("{id}", "1")
+        for method, operation in operations.items():
+            response = getattr(client, method)(url, HTTP_HOST="zMH{o4")
+            assert response.status_code == 400, (method, path, response.status_code)
+            assert response.json()["error"] == "bad_request", (method, path)
+            documented = operation["responses"].get("400")
+            assert documented, f"{method.upper()} {path} does not document its 400"
+            assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
