@@ -1,15 +1,25 @@
-"""Schema postprocessing: answers every operation can give, whatever its view declares."""
+"""Schema postprocessing: answers every operation can give, whatever its view declares.
 
-BAD_REQUEST = {
-    "description": "A request Django cannot serve at all, such as a Host header outside "
-                   "DJANGO_ALLOWED_HOSTS; refused before any view runs",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+Both come before any view code runs, so no view's own schema can know of them; a fuzzer that
+sends arbitrary headers reaches them on every operation."""
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+ANY_OPERATION = {
+    "400": _error("A request Django cannot serve at all, such as a Host header outside DJANGO_ALLOWED_HOSTS"),
+    "406": _error("The Accept header admits no JSON answer (the API answers application/json only)"),
 }
 
 
-def document_bad_request(result, generator, request, public):
-    """drf-spectacular postprocessing hook: a 400 on every operation that lists none of its own."""
+def document_answers_to_any_request(result, generator, request, public):
+    """drf-spectacular postprocessing hook: each of ANY_OPERATION on every operation that does
+    not describe that status itself."""
     for operations in result["paths"].values():
         for operation in operations.values():
-            operation["responses"].setdefault("400", BAD_REQUEST)
+            for status, response in ANY_OPERATION.items():
+                operation["responses"].setdefault(status, response)
     return result

@@ -36,7 +36,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "birthday.openapi.document_bad_request",
+        "birthday.openapi.document_answers_to_any_request",
     ],
 }
 

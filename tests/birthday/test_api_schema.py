@@ -66,17 +66,21 @@ def test_swagger_ui_is_served_without_a_token(db):
     assert b"swagger" in response.content.lower()
 
 
-def test_every_operation_documents_the_400_a_bad_host_header_gets(schema, token):
-    """Django refuses a Host header outside ALLOWED_HOSTS before any view runs, on every path:
-    each operation's documented answers must include that 400 (a fuzzer sending `Host: zMH{o4`
-    to GET /messages/{id} found it missing)."""
+@pytest.mark.parametrize("status, error, headers", [
+    (400, "bad_request", {"HTTP_HOST": "zMH{o4"}),  # outside DJANGO_ALLOWED_HOSTS
+    (406, "not_acceptable", {"HTTP_ACCEPT": "text/html"}),
+])
+def test_every_operation_documents_the_answers_any_request_can_get(schema, token, status, error, headers):
+    """Django refuses a Host header outside ALLOWED_HOSTS, and DRF an Accept header it cannot
+    satisfy, on every path: each operation's documented answers must include them (a fuzzer
+    sending `Host: zMH{o4` to GET /messages/{id} found the 400 missing)."""
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
     for path, operations in schema["paths"].items():
         url = path.replace("{id}", "1")
         for method, operation in operations.items():
-            response = getattr(client, method)(url, HTTP_HOST="zMH{o4")
-            assert response.status_code == 400, (method, path, response.status_code)
-            assert response.json()["error"] == "bad_request", (method, path)
-            documented = operation["responses"].get("400")
-            assert documented, f"{method.upper()} {path} does not document its 400"
+            response = getattr(client, method)(url, **headers)
+            assert response.status_code == status, (method, path, response.status_code)
+            assert response.json()["error"] == error, (method, path)
+            documented = operation["responses"].get(str(status))
+            assert documented, f"{method.upper()} {path} does not document its {status}"
             assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
