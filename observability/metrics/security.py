@@ -63,7 +63,9 @@ def _auth_type(request) -> str:
 def api_key_id(request, response) -> str | None:
     """The id of the API token that authenticated the request (never the secret)."""
     drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
-    client = getattr(drf_request, "auth", None) if drf_request is not None else None
+    # Only what DRF already authenticated: `.auth` would authenticate now, and raise, when DRF
+    # answered before reaching its authentication (an Accept header it cannot satisfy).
+    client = drf_request.__dict__.get("_auth") if drf_request is not None else None
     if client is None:
         # DRF copies the authenticated client onto the Django request; read it without
         # triggering the session-based lazy user.

@@ -247,3 +247,25 @@ def test_beat_scrapes_give_their_connection_back_to_the_pool():
         scrape_in_a_new_thread()
     stats = pool.get_stats()
     assert stats["pool_size"] - stats["pool_available"] == 0, stats
+
+
+def test_api_key_usage_counts_the_requests_a_token_authenticated(db):
+    """By the token's id; a request DRF answered before authenticating (an Accept header it
+    cannot satisfy) authenticated nothing and counts nothing, and still gets its 406."""
+    from django.test import Client
+
+    from apiauth import services as token_services
+
+    token, raw = token_services.create_token("usage-count")
+    sample = {"key_id": str(token.id)}
+
+    def used() -> float:
+        return REGISTRY.get_sample_value("birthday_scheduler_api_key_usage_total", sample) or 0.0
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    before = used()
+    assert client.get("/user").status_code == 200
+    assert client.get("/user/999999999").status_code == 404
+    assert used() == before + 2
+    assert client.get("/user", HTTP_ACCEPT="text/html").status_code == 406
+    assert used() == before + 2

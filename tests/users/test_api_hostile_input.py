@@ -327,6 +327,20 @@ def test_disallowed_host_is_a_json_400(api):
     assert_json_error(api.get("/user", HTTP_HOST="evil.example.com"), 400, "bad_request")
 
 
+@pytest.mark.parametrize("authorization", ["Bearer not-a-token", "Basic dXNlcjpwdw==", "Bearer", ""])
+@pytest.mark.parametrize("method, url", [("get", "/user"), ("get", "/user/1"), ("delete", "/user/1"),
+                                         ("put", "/user/1"), ("get", "/messages/1"), ("delete", "/webhooks/endpoints/1")])
+def test_unacceptable_accept_is_a_json_406_whatever_the_credentials(method, url, authorization):
+    """DRF settles the Accept header before it authenticates. Found by random headers: with a
+    wrong token as well, the security metrics' look at the caller's token ran the authentication
+    DRF had not reached, which raised, and the request answered a 500."""
+    headers = {"HTTP_ACCEPT": "text/html"}
+    if authorization:
+        headers["HTTP_AUTHORIZATION"] = authorization
+    response = getattr(Client(raise_request_exception=False), method)(url, **headers)
+    assert_json_error(response, 406, "not_acceptable")
+
+
 def test_unhandled_error_is_a_json_500_without_details(api, monkeypatch):
     from users import selectors
 
