@@ -22,7 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from celery import signals
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -102,7 +103,10 @@ def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]
     return encoder(registry), content_type
 
 
+@csrf_exempt  # no session, cookie or form: a scrape is a read, and other methods get a 405
 def metrics_view(request):
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"], content_type="text/plain; charset=utf-8")
     refused = access.refusal(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_AUTHORIZATION"))
     if refused is not None:
         response = HttpResponse(status=refused, content_type="text/plain; charset=utf-8")

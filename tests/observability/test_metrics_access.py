@@ -144,3 +144,16 @@ def test_bad_settings_stop_the_process(env):
     result = settings_from(env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "METRICS_" in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_metrics_answers_reads_only(method):
+    """A scrape is a read: any other method is a 405 naming GET and HEAD, plain text like the
+    endpoint's other refusals (it was Django's HTML CSRF page, a 403 that blamed a cookie)."""
+    response = getattr(Client(enforce_csrf_checks=True), method)("/metrics")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"].startswith("text/plain")
+    head = Client().head("/metrics")
+    assert head.status_code == 200 and head["Content-Type"].startswith("text/plain; version=")
