@@ -68,6 +68,23 @@ def environment_name() -> str:
     return os.environ.get("BIRTHDAY_ENV") or "development"
 
 
+CLIENT_FAULT_LOGGERS = "django.security."
+
+
+class ClientFaultFilter(logging.Filter):
+    """Django logs every SuspiciousOperation (a Host header outside ALLOWED_HOSTS, a forged
+    signature, too many form fields) at ERROR with its traceback, and answers the request 400.
+    It is the client's fault, not the service's: written at WARNING without the traceback, so an
+    ERROR line stays a sign of the service failing (the runbooks search for those). They are
+    still counted, in suspicious_activity_total."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING and record.name.startswith(CLIENT_FAULT_LOGGERS):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class RedactFilter(logging.Filter):
     """Masks the rendered message in place, so no handler sees the raw arguments."""
 
@@ -224,12 +241,13 @@ def build_logging(debug: bool = False, level: str = "INFO", service: str | None 
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "text" if debug else "json",
-        "filters": ["redact", "context"],
+        "filters": ["client_faults", "redact", "context"],
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
+            "client_faults": {"()": "observability.logging.ClientFaultFilter"},
             "redact": {"()": "observability.logging.RedactFilter"},
             "context": context,
         },

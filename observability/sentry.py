@@ -11,7 +11,7 @@ from __future__ import annotations
 from opentelemetry import trace
 
 from . import request_id
-from .logging import mask
+from .logging import CLIENT_FAULT_LOGGERS, mask
 
 
 def _mask_event(value):
@@ -26,7 +26,9 @@ def _mask_event(value):
     return value
 
 
-def before_send(event: dict, hint: dict | None = None) -> dict:
+def before_send(event: dict, hint: dict | None = None) -> dict | None:
+    if str(event.get("logger") or "").startswith(CLIENT_FAULT_LOGGERS):
+        return None  # a client's fault answered 400 (observability.logging.ClientFaultFilter)
     tags = event.setdefault("tags", {})
     span_context = trace.get_current_span().get_span_context()
     if span_context.is_valid:

@@ -157,6 +157,40 @@ def test_django_loggers_do_not_bypass_the_json_handler():
     assert line["logger"] == "django.request" and line["message"] == "Bad request from c***@example.com"
 
 
+def test_djangos_security_records_are_client_faults_at_warning_without_a_traceback():
+    """Django logs each SuspiciousOperation (a Host outside ALLOWED_HOSTS from any scanner) at
+    ERROR with its traceback, and answers 400: ERROR must stay the sign of the service failing,
+    which the runbooks search for."""
+    from django.core.exceptions import DisallowedHost
+
+    config = build_logging()
+    stream = io.StringIO()
+    config["handlers"]["console"]["stream"] = stream
+    pytest_handlers = [h for h in logging.getLogger().handlers if not isinstance(h.formatter, JsonFormatter)]
+    try:
+        logging.config.dictConfig(config)
+        try:
+            raise DisallowedHost("Invalid HTTP_HOST header: 'evil'.")
+        except DisallowedHost as exc:
+            logging.getLogger("django.security.DisallowedHost").error(str(exc), exc_info=exc, extra={"status_code": 400})
+        logging.getLogger("django.request").error("Internal Server Error: /user", exc_info=(ValueError, ValueError("x"), None))
+    finally:
+        configure_from_settings()
+        for handler in pytest_handlers:
+            logging.getLogger().addHandler(handler)
+    security, failure = _lines(stream)
+    assert security["level"] == "WARNING" and security["logger"] == "django.security.DisallowedHost"
+    assert security["message"] == "Invalid HTTP_HOST header: 'evil'." and security["status_code"] == 400
+    assert "exception" not in security and "exception_type" not in security
+    assert failure["level"] == "ERROR" and failure["exception_type"] == "ValueError"
+
+
+def test_sentry_drops_djangos_security_records():
+    assert before_send({"logger": "django.security.DisallowedHost", "level": "error", "message": "bad host"}, {}) is None
+    kept = before_send({"logger": "django.request", "level": "error", "message": "Internal Server Error: /user"}, {})
+    assert kept is not None and kept["message"] == "Internal Server Error: /user"
+
+
 # --- request id ------------------------------------------------------------------------------
 
 

@@ -323,8 +323,16 @@ def test_unmatched_admin_url_is_html_for_browsers_and_json_for_api_clients(admin
     assert_json_error(api_style, 404, "not_found")
 
 
-def test_disallowed_host_is_a_json_400(api):
+def test_disallowed_host_is_a_json_400_counted_as_suspicious(api):
+    from prometheus_client import REGISTRY
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("birthday_scheduler_suspicious_activity_total",
+                                         {"activity_type": "disallowed_host"}) or 0.0
+
+    before = counted()
     assert_json_error(api.get("/user", HTTP_HOST="evil.example.com"), 400, "bad_request")
+    assert counted() == before + 1
 
 
 @pytest.mark.parametrize("authorization", ["Bearer not-a-token", "Basic dXNlcjpwdw==", "Bearer", ""])
