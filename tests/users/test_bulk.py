@@ -152,6 +152,16 @@ def test_import_users_command(tmp_path):
     assert "created 0, duplicate 1, error 1" in out.getvalue()
 
 
+def test_import_users_names_what_is_wrong_with_the_path(tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("import_users", str(tmp_path / "missing.jsonl"))
+    for not_a_file in (tmp_path, "/dev/null"):
+        with pytest.raises(CommandError, match="not a regular file"):
+            call_command("import_users", str(not_a_file))
+
+
 def test_checking_in_worker_processes_gives_the_same_results(tmp_path, settings):
     settings.BULK_IMPORT_CHUNK_ROWS = 7
     rows = [user_payload(email=f"w{n}@example.com") for n in range(40)]

@@ -55,8 +55,11 @@ class Command(BaseCommand):
     def handle(self, *args, file, format=None, idempotency_key=None, results=None, no_progress=False, workers=1,
                **options):
         path = Path(file)
-        if not path.is_file():
+        if not path.exists():
             raise CommandError(f"no such file: {path}")
+        if not path.is_file():
+            # The progress line is the read position against the file's size, which only a file has.
+            raise CommandError(f"not a regular file: {path} (a directory, device or pipe); save the rows to a file")
         fmt = format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
         summary = bulk.Summary()
         out = open(results, "wb") if results else None
