@@ -277,6 +277,13 @@ def configure_from_settings() -> None:
     """Reapplies settings.LOGGING; Celery calls it instead of installing its own handlers."""
     import logging.config
 
+    from django.apps import apps
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if apps.ready:
+        # dictConfig emptied the handlers of every logger under "django", the suspicious-activity
+        # counter on django.security among them; the app installed it once, at start.
+        from observability.metrics.security import install_security_log_counter
+
+        install_security_log_counter()

@@ -185,6 +185,27 @@ def test_djangos_security_records_are_client_faults_at_warning_without_a_traceba
     assert failure["level"] == "ERROR" and failure["exception_type"] == "ValueError"
 
 
+def test_security_records_are_still_counted_after_logging_is_configured_again():
+    """dictConfig empties the handlers of every logger under one it configures ("django"), and
+    the suspicious-activity counter is a handler on django.security: reapplying the logging
+    settings (Celery does, at each worker's start) must put it back."""
+    from prometheus_client import REGISTRY
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("birthday_scheduler_suspicious_activity_total",
+                                         {"activity_type": "disallowed_host"}) or 0.0
+
+    pytest_handlers = [h for h in logging.getLogger().handlers if not isinstance(h.formatter, JsonFormatter)]
+    try:
+        configure_from_settings()
+        before = counted()
+        logging.getLogger("django.security.DisallowedHost").error("Invalid HTTP_HOST header: 'evil'.")
+    finally:
+        for handler in pytest_handlers:
+            logging.getLogger().addHandler(handler)
+    assert counted() == before + 1
+
+
 def test_sentry_drops_djangos_security_records():
     assert before_send({"logger": "django.security.DisallowedHost", "level": "error", "message": "bad host"}, {}) is None
     kept = before_send({"logger": "django.request", "level": "error", "message": "Internal Server Error: /user"}, {})
