@@ -30,6 +30,9 @@ Outcome = DeliveryAttempt.Outcome
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_ERROR_CHARS = 300
+# The vendor's answers are a few hundred bytes; more than this is not its answer (a base URL that
+# names something else) and is not read into a worker's memory.
+MAX_RESPONSE_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,10 @@ class VendorClient:
             name = "RemoteProtocolError" if isinstance(exc, http.client.HTTPException) else "ConnectError"
             return _failure(Outcome.CONNECTION_ERROR, None, "connection_error",
                             _describe(exc, "connection failed", name), started)
+        if len(content) > MAX_RESPONSE_BYTES:
+            self._discard(conn)  # the rest of the body is still on it
+            return _failure(Outcome.SERVER_ERROR, status, "invalid_response",
+                            f"HTTP {status}: answer larger than {MAX_RESPONSE_BYTES} bytes", started)
         if closing:
             self._discard(conn)
         else:
@@ -150,7 +157,7 @@ class VendorClient:
     def _exchange(self, conn, body: bytes, headers: dict) -> tuple[int, bytes, http.client.HTTPMessage, bool]:
         conn.request("POST", self._path, body=body, headers=headers)
         response = conn.getresponse()
-        content = response.read()
+        content = response.read(MAX_RESPONSE_BYTES + 1)
         return response.status, content, response.headers, response.will_close
 
     def _discard(self, conn) -> None:
@@ -246,7 +253,7 @@ def _describe(exc: Exception, fallback: str, kind: str | None = None) -> str:
 def _json_object(body: bytes) -> dict | None:
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     return payload if isinstance(payload, dict) else None
 

@@ -30,6 +30,10 @@ CASES = {
     "server-error": (500, b'{"error": "boom", "message": "internal"}', "application/json", {}),
     "unavailable-html": (503, b"<html><body>Service Unavailable</body></html>", "text/html", {}),
     "redirect": (302, b"", "text/plain", {"Location": "http://elsewhere/"}),
+    # Nested past what the JSON decoder recurses into (it raises RecursionError, not ValueError).
+    "ok-deep": (200, b"[" * 100_000 + b"]" * 100_000, "application/json", {}),
+    # A success, padded past the most the client reads of an answer (a base URL naming a file server).
+    "ok-huge": (200, b'{"success": true, "messageId": "m-3", "pad": "' + b"x" * (3 << 20) + b'"}', "application/json", {}),
 }
 
 
@@ -153,6 +157,22 @@ def test_html_error_page_is_summarised_not_dumped(scripted):
     result = send(scripted, "unavailable-html")
     assert result.error.startswith("HTTP 503: server error (<html>")
     assert len(result.error) <= vendor.MAX_ERROR_CHARS
+
+
+def test_an_answer_nested_too_deep_to_decode_is_an_invalid_response_to_retry(scripted):
+    result = send(scripted, "ok-deep")
+    assert (result.outcome, result.error_type, result.http_status) == ("server_error", "invalid_response", 200)
+
+
+def test_an_answer_larger_than_the_client_reads_is_invalid_and_its_connection_dropped(scripted):
+    assert len(CASES["ok-huge"][1]) > vendor.MAX_RESPONSE_BYTES
+    with client_for(scripted, "ok-huge") as client:
+        first = client.send("ada@example.com", "hi", "key-1")
+        client.send("ada@example.com", "hi", "key-2")
+    assert (first.outcome, first.error_type, first.http_status) == ("server_error", "invalid_response", 200)
+    assert "larger than" in first.error
+    # The unread rest of the body would have been taken for the next answer: a new connection.
+    assert len({r["client_port"] for r in scripted.seen}) == 2
 
 
 def test_redirect_is_not_followed_and_counts_as_invalid(scripted):
