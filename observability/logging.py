@@ -231,8 +231,14 @@ class TextFormatter(logging.Formatter):
 
 
 def build_logging(debug: bool = False, level: str = "INFO", service: str | None = None,
-                  environment: str | None = None) -> dict:
-    """The dictConfig used by Django (settings.LOGGING), Celery and gunicorn."""
+                  environment: str | None = None, count_security_events: bool = False) -> dict:
+    """The dictConfig used by Django (settings.LOGGING), Celery and gunicorn.
+
+    count_security_events: Django's SuspiciousOperation records (django.security.*) also go to
+    the suspicious-activity counter. A handler in the configuration itself, because dictConfig
+    empties the handlers of every logger under one it configures, and Django configures logging
+    again at every django.setup(). Off for gunicorn's master, which has no Django and must not
+    load the metrics before its multiprocess directory is set."""
     context = {"()": "observability.logging.ContextFilter"}
     if service:
         context["service"] = service
@@ -243,7 +249,7 @@ def build_logging(debug: bool = False, level: str = "INFO", service: str | None 
         "formatter": "text" if debug else "json",
         "filters": ["client_faults", "redact", "context"],
     }
-    return {
+    config = {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
@@ -271,19 +277,17 @@ def build_logging(debug: bool = False, level: str = "INFO", service: str | None 
             "httpcore": {"level": "WARNING"},
         },
     }
+    if count_security_events:
+        config["handlers"]["security_events"] = {"class": "observability.metrics.security.SecurityLogCounter",
+                                                 "level": "WARNING"}
+        config["loggers"]["django.security"] = {"handlers": ["security_events"], "propagate": True}
+    return config
 
 
 def configure_from_settings() -> None:
     """Reapplies settings.LOGGING; Celery calls it instead of installing its own handlers."""
     import logging.config
 
-    from django.apps import apps
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
-    if apps.ready:
-        # dictConfig emptied the handlers of every logger under "django", the suspicious-activity
-        # counter on django.security among them; the app installed it once, at start.
-        from observability.metrics.security import install_security_log_counter
-
-        install_security_log_counter()

@@ -85,7 +85,8 @@ DJANGO_GUID = {
 # One JSON object per line (readable text with DJANGO_DEBUG) for the API, workers and beat.
 from observability.logging import build_logging  # noqa: E402
 
-LOGGING = build_logging(debug=DEBUG, level=env_str("LOG_LEVEL", "INFO").upper(), environment=ENVIRONMENT)
+LOGGING = build_logging(debug=DEBUG, level=env_str("LOG_LEVEL", "INFO").upper(), environment=ENVIRONMENT,
+                        count_security_events=True)
 
 
 SENTRY_DSN = env_str("SENTRY_DSN", "")

@@ -6,7 +6,6 @@ from . import exposition  # noqa: F401  (Celery worker/beat servers)
 from . import multiproc, runtime
 
 database.install()
-security.install_security_log_counter()
 if multiproc.current_service() in ("api", "local"):
     exposition.initialise_process(multiproc.current_service())
 else:

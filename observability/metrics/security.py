@@ -110,7 +110,8 @@ def _admin_login_failed(sender, credentials=None, request=None, **kwargs):
 
 
 class SecurityLogCounter(logging.Handler):
-    """Counts the records Django writes to `django.security.<ExceptionClass>`."""
+    """Counts the records Django writes to `django.security.<ExceptionClass>`: a handler the
+    logging settings attach to django.security (observability.logging.build_logging)."""
 
     def emit(self, record):
         event = record.name.rsplit(".", 1)[-1]
@@ -118,8 +119,3 @@ class SecurityLogCounter(logging.Handler):
             return  # counted by the CSRF failure view
         SUSPICIOUS_ACTIVITY.labels(_DJANGO_SECURITY_EVENTS.get(event, "other_security_event")).inc()
 
-
-def install_security_log_counter() -> None:
-    logger = logging.getLogger("django.security")
-    if not any(isinstance(handler, SecurityLogCounter) for handler in logger.handlers):
-        logger.addHandler(SecurityLogCounter(level=logging.WARNING))

@@ -185,10 +185,13 @@ def test_djangos_security_records_are_client_faults_at_warning_without_a_traceba
     assert failure["level"] == "ERROR" and failure["exception_type"] == "ValueError"
 
 
-def test_security_records_are_still_counted_after_logging_is_configured_again():
-    """dictConfig empties the handlers of every logger under one it configures ("django"), and
-    the suspicious-activity counter is a handler on django.security: reapplying the logging
-    settings (Celery does, at each worker's start) must put it back."""
+@pytest.mark.parametrize("reconfigure", ["celery_setup_logging", "django_setup_again"])
+def test_security_records_are_still_counted_after_logging_is_configured_again(reconfigure):
+    """dictConfig empties the handlers of every logger under one it configures ("django"). The
+    suspicious-activity counter is part of the logging settings, so it survives Celery's
+    reconfiguration and a second django.setup() (what importing birthday.wsgi does in a process
+    that set Django up already, as runserver and the test suite do)."""
+    import django
     from prometheus_client import REGISTRY
 
     def counted() -> float:
@@ -197,7 +200,7 @@ def test_security_records_are_still_counted_after_logging_is_configured_again():
 
     pytest_handlers = [h for h in logging.getLogger().handlers if not isinstance(h.formatter, JsonFormatter)]
     try:
-        configure_from_settings()
+        configure_from_settings() if reconfigure == "celery_setup_logging" else django.setup(set_prefix=False)
         before = counted()
         logging.getLogger("django.security.DisallowedHost").error("Invalid HTTP_HOST header: 'evil'.")
     finally:
