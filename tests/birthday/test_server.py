@@ -97,6 +97,20 @@ def test_the_server_still_serves_after_rejecting(api_server):
     assert httpx.get(f"{base}/user/1", headers={"Authorization": f"Bearer {token}"}).status_code == 404
 
 
+def test_head_answers_have_the_get_headers_and_no_body_without_a_server_warning(api_server, processes):
+    """A HEAD (uptime monitors send them) gets the GET's status and headers, no body, and costs
+    no warning line: Django writes the body anyway, and gunicorn dropped it with a warning each time."""
+    base, proc, token = api_server
+    auth = f"Authorization: Bearer {token}\r\n"
+    for path, headers, status in [("/healthz", "", 200), ("/user", auth, 200), ("/user", "", 401), ("/nope", auth, 404)]:
+        code, answer_headers, body = raw_request(
+            base, f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n".encode())
+        assert (code, body) == (status, b""), (path, code, body)
+        assert int(answer_headers["content-length"]) > 0 and answer_headers["x-request-id"]
+    time.sleep(0.5)  # the server's lines reach its log
+    assert "no-body response" not in processes.output(proc)
+
+
 # --- Issue 15 item 6: every access line carries request_id and trace_id -------------------------
 
 def access_lines(processes, proc) -> list[dict]:
