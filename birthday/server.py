@@ -5,6 +5,8 @@
   error shape, an `X-Request-ID`, an access line and, with tracing on, a span, instead of
   gunicorn's HTML page. gunicorn has no setting for its error bodies, so the worker replaces the
   one function that writes them, once, when the worker process starts.
+- A second quit signal while the first is being handled (Ctrl-C's SIGINT, then the master's
+  SIGQUIT) is ignored instead of deadlocking the worker until the master kills it.
 - Access lines go through the JSON log format with the request's `request_id` and `trace_id`.
   gunicorn writes them after the application has returned, when the request's context is gone;
   RequestIdMiddleware leaves both ids in the WSGI environ, which gunicorn hands to the logger.
@@ -66,9 +68,21 @@ def _write_json_error(sock, status_int, reason, mesg):
 class ThreadWorker(gthread.ThreadWorker):
     """gunicorn's gthread worker, with JSON bodies for the errors gunicorn answers itself."""
 
+    _quitting = False
+
     def init_process(self):
         util.write_error = _write_json_error
         super().init_process()
+
+    def handle_quit(self, sig, frame):
+        # Ctrl-C reaches every worker from the terminal, then SIGQUIT comes from the master. A
+        # second handler run inside the first (mid ThreadPoolExecutor.shutdown, which holds the
+        # pool's lock) would wait on that lock for ever, until the master's SIGKILL; the first
+        # handler is already stopping the worker, so the second has nothing to add.
+        if self._quitting:
+            return
+        self._quitting = True
+        super().handle_quit(sig, frame)
 
     def handle_error(self, req, client, addr, exc):
         from opentelemetry import trace
