@@ -13,6 +13,10 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = None
+# gunicorn 25.1+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl), which
+# every API server of that user on the machine would take over from the one before; the API is
+# managed by its signals (TERM: graceful stop, HUP: reload, TTIN/TTOU: worker count).
+control_socket_disable = True
 
 # --- Logs and traces (observability) ----------------------------------------------------------
 import sys  # noqa: E402

@@ -111,6 +111,19 @@ def test_head_answers_have_the_get_headers_and_no_body_without_a_server_warning(
     assert "no-body response" not in processes.output(proc)
 
 
+def test_the_server_opens_no_control_socket(processes, tmp_path):
+    """gunicorn 25.1+ listens on a control socket by default, at one path per user
+    ($HOME/.gunicorn/gunicorn.ctl): every API server of that user (several per machine in tests
+    and benchmarks, or beside a developer's own) would take the same path over. Nothing here uses
+    it; servers are managed by their signals."""
+    home = tmp_path / "home"
+    home.mkdir()
+    base, proc = start_api(processes, {"HOME": str(home), "XDG_RUNTIME_DIR": ""})
+    assert httpx.get(base + "/healthz", timeout=10).status_code == 200
+    assert not (home / ".gunicorn").exists()
+    assert "control socket" not in processes.output(proc).lower()
+
+
 # --- Issue 15 item 6: every access line carries request_id and trace_id -------------------------
 
 def access_lines(processes, proc) -> list[dict]:
