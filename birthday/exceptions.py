@@ -7,13 +7,14 @@ handler400/404/500 views below, except for people browsing the admin, who get Dj
 
 import logging
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -48,6 +49,13 @@ def api_exception_handler(exc, context):
         # Django raises this (a SuspiciousOperation) while DRF reads the body; left alone it
         # would surface as an HTML 400 rather than the API's 413.
         exc = PayloadTooLarge()
+    if isinstance(exc, Http404):
+        # DRF's own handler turns these into its exceptions too, but the code is read from `exc`
+        # (an unknown `?format=` raised Http404 and got "error"); Http404's message is not passed
+        # on, since Django's carry model names ("No MessageOutbox matches the given query.").
+        exc = NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied()
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, (OperationalError, InterfaceError)):

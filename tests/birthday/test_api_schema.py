@@ -84,3 +84,28 @@ def test_every_operation_documents_the_answers_any_request_can_get(schema, token
             documented = operation["responses"].get(str(status))
             assert documented, f"{method.upper()} {path} does not document its {status}"
             assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+
+
+@pytest.mark.parametrize("method, path, headers, status, error", [
+    ("post", "/api/schema/", {}, 405, "method_not_allowed"),
+    ("delete", "/api/schema/", {}, 405, "method_not_allowed"),
+    ("get", "/api/schema/", {"HTTP_ACCEPT": "text/csv"}, 406, "not_acceptable"),
+    ("get", "/api/schema/?format=xml", {}, 404, "not_found"),
+    ("post", "/api/docs/", {}, 405, "method_not_allowed"),
+    ("get", "/api/docs/", {"HTTP_ACCEPT": "application/json"}, 406, "not_acceptable"),
+])
+def test_the_schema_and_docs_pages_answer_errors_in_the_apis_json_shape(db, method, path, headers, status, error):
+    """Their success bodies are YAML, JSON or HTML; their errors were rendered the same way (a
+    405 came back as YAML in the OpenAPI media type, with the error's detail as a YAML object)."""
+    response = getattr(APIClient(), method)(path, **headers)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": error, "detail": response.json()["detail"]}
+    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+
+
+def test_an_unknown_format_suffix_on_the_api_is_a_not_found_in_its_json_shape(token):
+    """DRF raises Django's Http404 for a `?format=` no renderer has; the code was "error"."""
+    response = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/user?format=xml")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "Not found."}
