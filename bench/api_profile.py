@@ -1,118 +1,55 @@
-"""Open-loop load for the users API, with the CPU each request costs.
+"""The comparison's load generator (`bench/loadgen.py`) against one running API, with the CPU
+each request costs the server.
 
     python -m bench.api_profile --base http://127.0.0.1:18000 --token bdy_... --mode get --rate 200
     python -m bench.api_profile ... --mode post --rate 0          # 0: as fast as it goes (closed loop)
 
-At a fixed rate every request is scheduled by the clock (request i at start + i/rate) and its
-latency runs from that scheduled instant, not from when a connection became free, so a server
-that falls behind shows the queueing it causes (the wrk2 method; wrk2 is not packaged for
-Debian). Connections are opened as needed, up to --connections; a request that finds none free
-waits, and that wait counts. `--rate 0` keeps --connections requests in flight back to back and
-measures the most the server answers.
+`--rate R` is loadgen's open loop (request i due at start + i/R, latency from that instant);
+`--rate 0` is its closed loop on --connections connections. GET reads random ids in
+1..--max-id; POST creates users with random birthdays in the zones below.
 
 CPU per request: the user+system CPU time of the processes given with --pid (and their
 children), and of the PostgreSQL backends serving --database, over the run, divided by the
-answered requests. The generator itself is not counted.
+answered requests. The generator itself is not counted (loadgen reports its own CPU).
 
-Prints one JSON object.
+Prints one JSON object: loadgen's summary plus `cpu_ms_per_request`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import random
 import time
 from urllib.parse import urlsplit
 
 import psutil
 
+from . import loadgen
 from .procs import cpu_seconds
 
 ZONES = ["UTC", "Europe/London", "Asia/Kathmandu", "America/New_York", "Australia/Eucla", "Pacific/Chatham",
          "America/St_Johns", "Asia/Kolkata", "Pacific/Kiritimati", "Etc/GMT+12"]
+POST_BODY = ('{{"first_name": "Api", "last_name": "Bench", "email": "{n}@bench.example", '
+             '"birthday": "{year}-{month}-{day}", "timezone": "{zone}"}}')
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-class Client:
-    """HTTP/1.1 keep-alive connections, minimal parsing (status, Content-Length, body)."""
-
-    def __init__(self, host: str, port: int, limit: int):
-        self.host, self.port = host, port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.open = 0
-        self.limit = limit
-        self.freed = asyncio.Condition()
-
-    async def _acquire(self):
-        async with self.freed:
-            while not self.idle and self.open >= self.limit:
-                await self.freed.wait()
-            if self.idle:
-                return self.idle.pop()
-            self.open += 1
-        try:
-            return await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            async with self.freed:
-                self.open -= 1
-                self.freed.notify()
-            raise
-
-    async def _release(self, conn, reusable: bool):
-        async with self.freed:
-            if reusable:
-                self.idle.append(conn)
-            else:
-                self.open -= 1
-                conn[1].close()
-            self.freed.notify()
-
-    async def request(self, raw: bytes) -> int:
-        conn = await self._acquire()
-        reader, writer = conn
-        try:
-            writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            keep = True
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"connection" and value.strip().lower() == b"close":
-                    keep = False
-            if length:
-                await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            await self._release(conn, False)
-            raise
-        await self._release(conn, keep)
-        return status
-
-
-def build_request(mode: str, host: str, token: str, max_id: int, prefix: str, counter: int) -> bytes:
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    if mode == "post":
-        body = json.dumps({
-            "first_name": "Api", "last_name": "Bench", "email": f"{prefix}-{counter}@bench.example",
-            "birthday": f"19{random.randint(50, 99)}-{random.randint(1, 12):02d}-{random.randint(1, 28):02d}",
-            "timezone": random.choice(ZONES),
-        }).encode()
-        return (f"POST /user HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    return f"GET /user/{random.randint(1, max_id)} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode()
+def spec_for(args) -> dict:
+    url = urlsplit(args.base)
+    spec = {
+        "host": url.hostname, "port": url.port or 80, "seconds": args.seconds, "connections": args.connections,
+        "timeout": args.timeout, "prefix": f"{args.prefix}{int(time.time() * 1000)}",
+        "headers": {"Authorization": f"Bearer {args.token}"} if args.token else {},
+    }
+    if args.rate > 0:
+        spec.update(mode="open", rate=args.rate)
+    else:
+        spec.update(mode="closed")
+    if args.mode == "post":
+        spec.update(method="POST", path="/user", body=POST_BODY, zones=ZONES)
+    else:
+        spec.update(method="GET", path="/user/{id}", ids=list(range(1, args.max_id + 1)))
+    return spec
 
 
 class CpuMeter:
@@ -144,90 +81,20 @@ class CpuMeter:
         return cpu_seconds(self._procs())
 
 
-async def run(args) -> dict:
-    url = urlsplit(args.base)
-    client = Client(url.hostname, url.port or 80, args.connections)
-    prefix = f"{args.prefix}{int(time.time() * 1000)}"
-    statuses: dict[int, int] = {}
-    latencies: list[float] = []
-    errors = 0
-    counter = 0
-
-    async def one(scheduled: float, raw: bytes):
-        nonlocal errors
-        try:
-            status = await client.request(raw)
-        except Exception:
-            errors += 1
-            return
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-        statuses[status] = statuses.get(status, 0) + 1
-
-    def next_request() -> bytes:
-        nonlocal counter
-        counter += 1
-        return build_request(args.mode, url.netloc, args.token, args.max_id, prefix, counter)
-
+def run(args) -> dict:
+    spec = spec_for(args)
     # Warm the connections and the server's caches before measuring.
-    await asyncio.gather(*(one(time.perf_counter(), next_request()) for _ in range(min(args.connections, 20))))
-    latencies.clear()
-    statuses.clear()
-    errors = 0
-
+    # Its own prefix: each run counts from 1, and a POST's email must not repeat the warm-up's.
+    loadgen.run({**spec, "mode": "closed", "seconds": 0.5, "connections": min(args.connections, 20),
+                 "prefix": spec["prefix"] + "warm"})
     meter = CpuMeter(args.pid, args.database, args.db_url)
     before = meter.snapshot()
-    started = time.perf_counter()
-    end = started + args.seconds
-    if args.rate > 0:
-        tasks = []
-        interval = 1 / args.rate
-        i = 0
-        while True:
-            scheduled = started + i * interval
-            if scheduled >= end:
-                break
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled, next_request())))
-            i += 1
-        # A server far behind would keep the run going for minutes: what is not answered within
-        # --drain seconds of the end counts as unanswered.
-        done, pending = await asyncio.wait(tasks, timeout=args.drain)
-        for task in pending:
-            task.cancel()
-        unanswered = len(pending)
-        offered = args.rate
-    else:
-        async def loop():
-            while time.perf_counter() < end:
-                await one(time.perf_counter(), next_request())
-
-        await asyncio.gather(*(loop() for _ in range(args.connections)))
-        offered = None
-        unanswered = 0
-    elapsed = time.perf_counter() - started
+    result = loadgen.run(spec)
     after = meter.snapshot()
     cpu_s = sum(after[pid] - before.get(pid, 0.0) for pid in after)
-    answered = len(latencies)
-    ok = sum(count for status, count in statuses.items() if 200 <= status < 300)
-    return {
-        "mode": args.mode,
-        "offered_rps": offered,
-        "achieved_rps": round(answered / elapsed, 1),
-        "seconds": round(elapsed, 2),
-        "requests": answered,
-        "ok": ok,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "errors": errors,
-        "unanswered": unanswered,
-        "p50_ms": round(percentile(latencies, 50), 2),
-        "p90_ms": round(percentile(latencies, 90), 2),
-        "p99_ms": round(percentile(latencies, 99), 2),
-        "max_ms": round(max(latencies), 2) if latencies else None,
-        "cpu_ms_per_request": round(cpu_s * 1000 / answered, 3) if answered else None,
-        "connections": args.connections,
-    }
+    answered = result["completed"]
+    return {"api_mode": args.mode, **result,
+            "cpu_ms_per_request": round(cpu_s * 1000 / answered, 3) if answered else None}
 
 
 def main(argv=None) -> int:
@@ -238,14 +105,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=200, help="requests/s offered; 0 = closed loop, flat out")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--drain", type=float, default=5, help="seconds to wait for answers after the run")
+    parser.add_argument("--timeout", type=float, default=10, help="seconds an answer may take before it counts as an error")
     parser.add_argument("--max-id", type=int, default=1000, help="GET reads random ids in 1..max-id")
     parser.add_argument("--prefix", default="apiprof")
     parser.add_argument("--pid", type=int, action="append", default=[], help="server process (children included)")
     parser.add_argument("--database", help="count the CPU of PostgreSQL backends on this database")
     parser.add_argument("--db-url", default=os.environ.get("BENCH_ADMIN_DB_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(run(args))))
+    print(json.dumps(run(args)))
     return 0
 
 

@@ -11,9 +11,9 @@ Two modes, both over keep-alive HTTP/1.1 connections to one host on loopback:
 
 The spec (JSON): `mode`, `host`, `port`, `seconds`, `rate` (open), `connections`, `timeout`,
 `method`, `path` and `body` templates (`{n}`: a per-run counter, `{id}`: a random entry of
-`ids`, `{year}` `{month}` `{day}`: a random date), `headers`, and `header_sets` (request i also
-sends set i mod n: several integrators' tokens). It runs in its own process so its
-CPU is not the server's and is reported separately.
+`ids`, `{zone}`: a random entry of `zones`, `{year}` `{month}` `{day}`: a random date),
+`headers`, and `header_sets` (request i also sends set i mod n: several integrators' tokens).
+It runs in its own process so its CPU is not the server's and is reported separately.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Requests:
         self.path = spec["path"]
         self.body = spec.get("body")
         self.ids = spec.get("ids") or []
+        self.zones = spec.get("zones") or []
         self.host = f"{spec['host']}:{spec['port']}"
         self.headers = "".join(f"{k}: {v}\r\n" for k, v in (spec.get("headers") or {}).items())
         # `header_sets`: request i adds set i mod n (e.g. one Authorization per integrator).
@@ -59,6 +60,8 @@ class Requests:
         values = {"n": f"{self.prefix}-{self.counter}"}
         if "{id}" in template:
             values["id"] = self.rng.choice(self.ids)
+        if "{zone}" in template:
+            values["zone"] = self.rng.choice(self.zones)
         if "{year}" in template:
             values.update(year=self.rng.randint(1950, 1999), month=f"{self.rng.randint(1, 12):02d}",
                           day=f"{self.rng.randint(1, 28):02d}")

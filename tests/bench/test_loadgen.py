@@ -2,12 +2,13 @@
 leave on the clock and queueing behind a slow server counts as latency."""
 
 import http.server
+import json
 import threading
 import time
 
 import pytest
 
-from bench import loadgen
+from bench import api_profile, loadgen
 
 
 class SlowHandler(http.server.BaseHTTPRequestHandler):
@@ -73,6 +74,21 @@ def test_bodies_are_filled_per_request_and_statuses_counted(server):
     assert result["completed"] == 10 and result["non_2xx"] == 10 and result["statuses"] == {"404": 10}
     emails = {body.split(b'"')[3] for body in server.bodies}
     assert len(emails) == 10
+
+
+def test_api_profile_posts_unique_users_across_its_warm_up_and_run(server, capsys):
+    """bench.api_profile warms up, then measures: two loadgen runs of one spec. Each counts its
+    `{n}` from 1, so without a prefix of its own the run repeated the warm-up's emails and the
+    API answered 409 for them."""
+    api_profile.main(["--base", f"http://127.0.0.1:{server.server_address[1]}", "--mode", "post", "--rate", "40",
+                      "--seconds", "0.5", "--connections", "2", "--token", "t"])
+    result = json.loads(capsys.readouterr().out)
+    users = [json.loads(body) for body in server.bodies]
+    emails = [user["email"] for user in users]
+    assert result["api_mode"] == "post" and result["completed"] == 20
+    assert len(emails) > 20 and len(set(emails)) == len(emails)
+    assert {user["timezone"] for user in users} <= set(api_profile.ZONES)
+    assert set(server.authorizations) == {"Bearer t"}
 
 
 def test_header_sets_are_taken_in_turn_and_only_2xx_answers_count_as_ok(server):
