@@ -211,4 +211,7 @@ def move_unsent(user, occasion_type, now: datetime.datetime) -> None:
             # finds it unclaimable and the dispatcher publishes it again when it is due.
             message.status = Message.Status.PENDING
             message.dispatch_after = message.due_at
+        elif message.status == Message.Status.PENDING and message.dispatch_after > now:
+            # Due in the new zone, but an earlier move west left it waiting for that zone's hour.
+            message.dispatch_after = now
         message.save(update_fields=["due_at", "status", "dispatch_after", "updated_at"])

@@ -3,11 +3,16 @@ transaction (users send `user_changed` and know nothing of the scheduler)."""
 
 from django.dispatch import receiver
 
-from users.signals import user_changed
+from users.signals import user_changed, user_deleting
 
-from .services import sync_occasions
+from .services import lock_occasions, sync_occasions
 
 
 @receiver(user_changed, dispatch_uid="scheduler.sync_occasions")
 def _sync_occasions(sender, user, changed_fields, **kwargs):
     sync_occasions(user, changed_fields=changed_fields)
+
+
+@receiver(user_deleting, dispatch_uid="scheduler.lock_occasions")
+def _lock_occasions(sender, user, **kwargs):
+    lock_occasions(user)

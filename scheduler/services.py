@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
+def lock_occasions(user) -> dict[str, datetime.date]:
+    """Lock the user's occasion rows, waiting for a tick that holds one; returns each kind's
+    scheduled date. Every writer of a user's schedule takes these locks before it reads or
+    changes the user's messages (the tick takes them first too), so the two never wait on
+    each other in opposite orders."""
+    return dict(Occasion.objects.select_for_update().filter(user=user).values_list("kind", "local_date"))
+
+
 @transaction.atomic
 def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.datetime | None = None) -> None:
     """Bring the user's occasion rows and unsent messages in line with the user's data.
@@ -38,11 +46,15 @@ def sync_occasions(user, changed_fields: set[str] | None = None, now: datetime.d
             rows, update_conflicts=True, unique_fields=["user", "kind"], update_fields=["local_date", "due_at"]
         )
         return
+    # The occasion rows first: a tick holding one (its messages written, not yet committed)
+    # finishes before the edit reads the messages it has to move, and the edit then sees the
+    # tick's message and the occasion as the tick advanced it.
+    scheduled = lock_occasions(user)
     for occasion_type in occasions.all_types():
         if not (changed_fields & set(occasion_type.schedule_fields)):
             continue
         outbox.move_unsent(user, occasion_type, now)
-        upcoming = occasion_type.next_due(user, now)
+        upcoming = occasion_type.due_after_edit(user, now, scheduled.get(occasion_type.name))
         if upcoming is None:
             Occasion.objects.filter(user=user, kind=occasion_type.name).delete()
             continue

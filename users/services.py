@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from core.exceptions import ConflictError
 
 from . import selectors
-from .signals import user_changed
+from .signals import user_changed, user_deleting
 from .models import User
 
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "birthday", "timezone", "anniversary_date")
@@ -64,8 +64,11 @@ def update_user(user_id: int, data: dict) -> User:
     if unknown:
         raise ValueError(f"not user fields: {sorted(unknown)}")
     with transaction.atomic():
-        # Locked so concurrent edits see each other's values when deciding what changed.
-        user = User.objects.select_for_update().filter(pk=user_id).first()
+        # Locked so concurrent edits see each other's values when deciding what changed. NO KEY
+        # UPDATE, as the UPDATE itself takes: a tick committing messages for this user needs KEY
+        # SHARE on the row for their foreign key, and while it holds the user's occasion, which
+        # the edit waits for, a FOR UPDATE here deadlocked the two.
+        user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
         if user is None:
             raise UserNotFound(user_id)
         changed = {field for field, value in data.items() if getattr(user, field) != value}
@@ -83,7 +86,11 @@ def update_user(user_id: int, data: dict) -> User:
 def delete_user(user_id: int) -> None:
     """Remove the user; their occasions and unsent messages go with them (ON DELETE CASCADE)."""
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=user_id).first()
+        # NO KEY UPDATE for the reason update_user gives; the DELETE takes the full lock later.
+        user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
         if user is None:
             raise UserNotFound(user_id)
+        # The apps that keep rows for the user lock them first, so that work in flight on them
+        # (a tick writing the user's messages) commits before the cascade reads what to delete.
+        user_deleting.send(sender=User, user=user)
         user.delete()

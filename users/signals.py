@@ -6,3 +6,5 @@ from django.dispatch import Signal
 
 # user: User, changed_fields: set[str] | None (None: a new user)
 user_changed = Signal()
+# user: User, locked, about to be deleted with what refers to it
+user_deleting = Signal()

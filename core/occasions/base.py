@@ -47,3 +47,18 @@ class OccasionType:
         without an anchor date."""
         local_date = self.next_on_or_after(user, calendar.local_today(user.timezone, now))
         return None if local_date is None else (local_date, self.due_at(user, local_date))
+
+    def due_after_edit(
+        self, user, now: datetime.datetime, scheduled_date: datetime.date | None
+    ) -> tuple[datetime.date, datetime.datetime] | None:
+        """What an edit of the user's schedule fields leaves due: the occurrence the schedule
+        already held, when it is still one (a zone change, a corrected birth year), at SEND_HOUR
+        in the user's zone now; otherwise `next_due`.
+
+        Kept even when its new instant has passed: an occurrence due and waiting for the tick
+        (late by a minute, or by an outage) is still owed, as it would be had the tick made its
+        message before the edit (messages are re-timed the same way); the catch-up window still
+        expires it. Recomputing from the local today instead lost it."""
+        if scheduled_date is not None and self.falls_on(user, scheduled_date):
+            return scheduled_date, self.due_at(user, scheduled_date)
+        return self.next_due(user, now)
