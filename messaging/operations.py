@@ -31,6 +31,11 @@ def counts_by_status() -> dict[str, int]:
 def retry_messages(message_ids=None, statuses=(Message.Status.DEAD,)) -> int:
     """Give dead (or failed, or expired) messages a fresh retry budget and publish them now.
 
+    The budget is the catch-up window, counted from the due instant, so a retried message is
+    due again from the retry: with no attempt cap (the default) a message dies only when its
+    window has run out, and with its old due instant the dispatcher would expire it again at
+    once. Its lateness is counted from the retry as well; its attempts keep the history.
+
     Named ids that are not messages at all raise UnknownMessages (nothing is retried then); a
     named message in another status is left alone and not counted.
     """
@@ -43,7 +48,8 @@ def retry_messages(message_ids=None, statuses=(Message.Status.DEAD,)) -> int:
             raise UnknownMessages(unknown)
         rows = rows.filter(id__in=message_ids)
     with transaction.atomic():
-        count = rows.update(status=Message.Status.PENDING, failures=0, dispatch_after=now, last_error="", updated_at=now)
+        count = rows.update(status=Message.Status.PENDING, failures=0, due_at=now, dispatch_after=now, last_error="",
+                            updated_at=now)
     outbox.dispatch_ready(now)
     return count
 

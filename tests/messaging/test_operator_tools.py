@@ -53,6 +53,20 @@ def test_retry_dead_gives_a_fresh_budget_and_the_message_goes_out(dead_message, 
     assert dead_message.status == "sent" and len(simulator.accepted()) == 1
 
 
+@pytest.mark.parametrize("status, flags", [("dead", []), ("expired", ["--include-expired"])])
+def test_retry_dead_sends_a_message_whose_catch_up_window_ran_out(dead_message, simulator, status, flags):
+    """With the default MAX_DELIVERY_ATTEMPTS (0: no cap) a message dies only when its catch-up
+    window runs out, so that is the message an operator retries. The retry kept its old due
+    instant, and the dispatcher it then ran expired it again at once: "queued 1 message(s)
+    again", and nothing was sent."""
+    long_ago = clock.now() - datetime.timedelta(hours=96)
+    Message.objects.filter(pk=dead_message.pk).update(status=status, due_at=long_ago)
+    assert "queued 1 message(s) again" in run("retry_dead", *flags)
+    delivery.deliver_batch([mid for batch in drain_task_args() for mid in batch])
+    dead_message.refresh_from_db()
+    assert dead_message.status == "sent" and len(simulator.accepted()) == 1
+
+
 def test_retry_dead_leaves_failed_messages_alone_unless_asked(dead_message):
     Message.objects.filter(pk=dead_message.pk).update(status="failed")
     assert "queued 0" in run("retry_dead")
