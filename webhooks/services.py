@@ -9,17 +9,15 @@ passes. Every event is therefore attempted until a 2xx or WEBHOOK_MAX_ATTEMPTS: 
 sometimes more, in no promised order; receivers dedupe on the event id.
 """
 
-import contextvars
+import asyncio
 import dataclasses
 import datetime
 import json
 import logging
-import os
 import secrets as secret_tokens
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from django.conf import settings
@@ -205,8 +203,7 @@ def deliver(*, event_ids: list[str], token: str) -> DeliveryReport:
     if not events:
         return report
     now = clock.now()
-    futures = [_executor().submit(contextvars.copy_context().run, _attempt, event, now) for event in events]
-    results = [future.result() for future in futures]
+    results = asyncio.run(_attempt_all(events, now))
     announced = []
     finished_at = clock.now()
     with transaction.atomic():
@@ -247,7 +244,17 @@ def encode_body(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-def _attempt(event: Event, now: datetime.datetime) -> AttemptResult:
+async def _attempt_all(events: list[Event], now: datetime.datetime) -> list[AttemptResult]:
+    """All of a task's calls at once, at most WEBHOOK_CONCURRENCY connections. A client per task:
+    its connections live for one batch, so nothing outlives the event loop or a fork."""
+    timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS)
+    limits = httpx.Limits(max_connections=settings.WEBHOOK_CONCURRENCY,
+                          max_keepalive_connections=settings.WEBHOOK_CONCURRENCY)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False) as client:
+        return await asyncio.gather(*(_attempt(client, event, now) for event in events))
+
+
+async def _attempt(client: httpx.AsyncClient, event: Event, now: datetime.datetime) -> AttemptResult:
     body = encode_body(event.payload)
     timestamp = int(time.time())
     headers = {
@@ -259,12 +266,16 @@ def _attempt(event: Event, now: datetime.datetime) -> AttemptResult:
     }
     started = time.monotonic()
     try:
-        url, pinned_headers, extensions = pinned_target(event.endpoint.url)
-        # Streamed and closed unread: a receiver's large or endless answer costs nothing.
-        with _client().stream("POST", url, content=body, headers={**headers, **pinned_headers},
-                              extensions=extensions) as response:
-            status = response.status_code
-    except httpx.TimeoutException as exc:
+        # WEBHOOK_TIMEOUT_SECONDS for the whole call, name resolution to the status line: httpx's
+        # timeouts bound each read, so a receiver sending its headers a line at a time held the
+        # call past the task's lease, and the event went out again to every endpoint in the batch.
+        async with asyncio.timeout(settings.WEBHOOK_TIMEOUT_SECONDS):
+            url, pinned_headers, extensions = await asyncio.to_thread(pinned_target, event.endpoint.url)
+            # Streamed and closed unread: a receiver's large or endless answer costs nothing.
+            async with client.stream("POST", url, content=body, headers={**headers, **pinned_headers},
+                                     extensions=extensions) as response:
+                status = response.status_code
+    except (TimeoutError, httpx.TimeoutException) as exc:
         return AttemptResult(event.id, event.type, "timeout", None, time.monotonic() - started, f"timeout: {exc!r}")
     except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
         return AttemptResult(event.id, event.type, "connection_error", None, time.monotonic() - started,
@@ -293,29 +304,3 @@ def pinned_target(url: str) -> tuple[str, dict, dict]:
         raise TargetRefused(f"{parsed.host} resolves to a non-public address")
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
     return str(parsed.copy_with(host=addresses[0])), {"Host": parsed.netloc.decode("ascii")}, extensions
-
-
-_pool: tuple[int, ThreadPoolExecutor, httpx.Client] | None = None
-
-
-def _ensure_pool() -> tuple[int, ThreadPoolExecutor, httpx.Client]:
-    """One thread pool and HTTP client per process, made after any fork."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS)
-        limits = httpx.Limits(max_connections=settings.WEBHOOK_CONCURRENCY,
-                              max_keepalive_connections=settings.WEBHOOK_CONCURRENCY)
-        _pool = (
-            os.getpid(),
-            ThreadPoolExecutor(settings.WEBHOOK_CONCURRENCY, thread_name_prefix="webhook"),
-            httpx.Client(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False),
-        )
-    return _pool
-
-
-def _executor() -> ThreadPoolExecutor:
-    return _ensure_pool()[1]
-
-
-def _client() -> httpx.Client:
-    return _ensure_pool()[2]

@@ -1,5 +1,6 @@
 """A local webhook receiver for tests: records every event whose signature verifies (with the
-verification code of docs/api.md's receiver example), and answers 500 or hangs when told to."""
+verification code of docs/api.md's receiver example), and answers 500 or hangs when told to;
+on a path ending in /drip it trickles its answer's headers out over 3 s."""
 
 import json
 import random
@@ -49,6 +50,16 @@ class Receiver:
                     receiver.answers[choice] += 1
                 if choice == "hang":
                     receiver.released.wait(30)  # until the test ends: the sender's timeout gives up first
+                    return
+                if self.path.endswith("/drip"):
+                    # A 200 whose headers come one every 0.2 s for 3 s: no single read waits long.
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for line in range(15):
+                        self.wfile.flush()
+                        if receiver.released.wait(0.2):
+                            return
+                        self.wfile.write(b"X-Drip: %d\r\n" % line)
+                    self.wfile.write(b"Content-Length: 0\r\n\r\n")
                     return
                 if choice == "fail":
                     self.send_response(500)

@@ -183,6 +183,25 @@ def test_hanging_and_unreachable_endpoints_time_out_and_retry(receiver, purge_qu
     assert set(Event.objects.values_list("status", flat=True)) == {"pending"}
 
 
+def test_a_receiver_trickling_its_answer_times_out_with_the_whole_call_bounded(receiver, purge_queues, settings):
+    """WEBHOOK_TIMEOUT_SECONDS bounded each read, not the call: headers sent one at a time, each
+    within the timeout, held a delivery for as long as the receiver liked (90 s in a probe, past
+    the 60 s lease, so the event was published again and a healthy endpoint in the same batch
+    got it a second time), and the late 200 counted as delivered."""
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    trickling = services.create_endpoint(url=receiver.url.replace("/hook", "/drip"))
+    healthy = services.create_endpoint(url=receiver.url)
+    receiver.secrets = [healthy.secret]
+    make_event(trickling)
+    services.dispatch_due()
+    (task,) = drain_webhook_tasks()
+    report = services.deliver(event_ids=task[0], token=task[1])
+    assert (report.delivered, report.retrying) == (1, 1)
+    outcomes = dict(Event.objects.values_list("endpoint_id", "last_error"))
+    assert outcomes[trickling.id].startswith("timeout") and outcomes[healthy.id] == ""
+    assert len(receiver.received) == 1
+
+
 def test_a_stale_task_changes_nothing(receiver, purge_queues):
     endpoint = services.create_endpoint(url=receiver.url)
     receiver.secrets = [endpoint.secret]
