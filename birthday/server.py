@@ -5,6 +5,8 @@
   error shape, an `X-Request-ID`, an access line and, with tracing on, a span, instead of
   gunicorn's HTML page. gunicorn has no setting for its error bodies, so the worker replaces the
   one function that writes them, once, when the worker process starts.
+- An answer that leaves more of the request body unread than gunicorn drains says
+  `Connection: close`, since gunicorn closes that connection after it.
 - A second quit signal while the first is being handled (Ctrl-C's SIGINT, then the master's
   SIGQUIT) is ignored instead of deadlocking the worker until the master kills it.
 - Access lines go through the JSON log format with the request's `request_id` and `trace_id`.
@@ -20,6 +22,7 @@ import re
 import threading
 
 from gunicorn import glogging, util
+from gunicorn.http import wsgi
 from gunicorn.workers import gthread
 
 from observability import request_id
@@ -65,6 +68,22 @@ def _write_json_error(sock, status_int, reason, mesg):
     util.write_nonblock(sock, json_error_response(int(status_int), request_id.get()))
 
 
+# gunicorn drains at most this much of a request body the application left unread (a 413, a
+# 401 before the body) before it reads the next request on the connection, and closes the
+# connection when more is left (gunicorn.http.parser's _DRAIN_MAX_BYTES).
+DRAINED_BEFORE_KEEPALIVE = 64 * 1024
+_gunicorn_should_close = wsgi.Response.should_close
+
+
+def _should_close(response) -> bool:
+    # The answer's Connection header comes from this; without it gunicorn announced keep-alive
+    # and then dropped the connection, and the client's next request on it failed.
+    if _gunicorn_should_close(response):
+        return True
+    unread = getattr(getattr(response.req.body, "reader", None), "length", 0)
+    return isinstance(unread, int) and unread > DRAINED_BEFORE_KEEPALIVE
+
+
 class ThreadWorker(gthread.ThreadWorker):
     """gunicorn's gthread worker, with JSON bodies for the errors gunicorn answers itself."""
 
@@ -72,6 +91,7 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def init_process(self):
         util.write_error = _write_json_error
+        wsgi.Response.should_close = _should_close
         super().init_process()
 
     def handle_quit(self, sig, frame):

@@ -111,6 +111,22 @@ def test_head_answers_have_the_get_headers_and_no_body_without_a_server_warning(
     assert "no-body response" not in processes.output(proc)
 
 
+def test_an_answer_that_leaves_a_large_body_unread_says_the_connection_closes(api_server):
+    """A 413 (or a 401 before the body is read) leaves the body unread; gunicorn drains at most
+    64 KiB of it before the next request and otherwise drops the connection. The answer said
+    `Connection: keep-alive`, so a client's next request on it failed ("Server disconnected")."""
+    base, _, token = api_server
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        big = client.post("/user", content=b"[" * 2_000_000, headers={"Content-Type": "application/json"})
+        assert big.status_code == 413 and big.headers["connection"] == "close"
+        assert client.get("/user").status_code == 200
+        small = client.post("/user", content=b"{" * 10_000, headers={"Content-Type": "application/json"})
+        assert small.status_code == 400 and small.headers["connection"] == "keep-alive"
+        unread = httpx.post(base + "/user", content=b"{" * 10_000, headers={"Content-Type": "application/json"})
+        assert unread.status_code == 401 and unread.headers["connection"] == "keep-alive"
+        assert client.get("/user").status_code == 200
+
+
 def test_the_server_opens_no_control_socket(processes, tmp_path):
     """gunicorn 25.1+ listens on a control socket by default, at one path per user
     ($HOME/.gunicorn/gunicorn.ctl): every API server of that user (several per machine in tests
