@@ -60,21 +60,36 @@ def _used_key(token_id: int) -> str:
     return f"apiauth:used:{token_id}"
 
 
-def _overwrite(token_hash: str, value) -> None:
+@dataclasses.dataclass
+class CacheWrite:
+    """Whether a change reached the token cache: None until the change commits, then True, or
+    False with the error (the cache keeps the old answer until it expires)."""
+
+    done: bool | None = None
+    error: str = ""
+
+
+def _overwrite(token_hash: str, value) -> CacheWrite:
     """Replace the cached answer once the change is committed.
 
     Writing the new answer (rather than deleting the key) wins against a request that read
     the old row just before the change: lookups only `add`, so they cannot overwrite it.
     """
+    outcome = CacheWrite()
 
     def write():
         try:
             cache.set(_cache_key(token_hash), value, TOKEN_CACHE_SECONDS)
-        except Exception:
+        except Exception as exc:
             # A revoke must not fail because the cache is down; the entry expires on its own.
-            log.exception("could not update cached API token")
+            # The error is enough to act on: an outage is not a bug, so no traceback.
+            log.warning("could not update cached API token: %s", exc)
+            outcome.done, outcome.error = False, str(exc) or type(exc).__name__
+        else:
+            outcome.done = True
 
     transaction.on_commit(write)
+    return outcome
 
 
 def create_token(name: str) -> tuple[ApiToken, str]:
@@ -87,20 +102,33 @@ def create_token(name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def revoke_token(token: ApiToken) -> bool:
-    """Revoke; returns False if it was already revoked."""
+@dataclasses.dataclass(frozen=True)
+class Revocation:
+    revoked: bool  # False: it was revoked already
+    cache: CacheWrite
+
+
+def _revoke(token: ApiToken) -> Revocation:
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
     token.refresh_from_db(fields=["revoked_at"])
-    _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
-    return bool(updated)
+    # Also when it was revoked already: running the revoke again repairs a cache a failed update left stale.
+    cache_write = _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
+    return Revocation(revoked=bool(updated), cache=cache_write)
 
 
-def revoke_by_name(name: str) -> bool:
+def revoke_token(token: ApiToken) -> bool:
+    """Revoke; returns False if it was already revoked."""
+    return _revoke(token).revoked
+
+
+def revoke_by_name(name: str) -> Revocation:
+    """Revoke the token named `name`. Outside a transaction the cache is updated before this
+    returns, and `cache.done` says whether that worked."""
     try:
         token = ApiToken.objects.get(name=name)
     except ApiToken.DoesNotExist:
         raise TokenNotFound(name) from None
-    return revoke_token(token)
+    return _revoke(token)
 
 
 def delete_tokens(tokens) -> None:

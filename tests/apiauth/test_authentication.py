@@ -107,6 +107,37 @@ def test_revoke_command_reports_unknown_and_repeated_revokes():
     assert "already revoked" in out.getvalue()
 
 
+# The command's own commit must run the cache update, as in production: a transactional test.
+@pytest.mark.django_db(transaction=True)
+def test_revoke_command_says_when_the_cache_still_vouches_for_the_token(settings):
+    from django.test import override_settings
+
+    from tests.ports import free_port
+
+    token = issue("crm")
+    client = client_with(token)
+    assert client.get("/user").status_code == 200  # its answer is now in the cache
+    nothing_listens = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/9"}}
+    out = io.StringIO()
+    with override_settings(CACHES=nothing_listens):
+        with pytest.raises(CommandError) as failed:
+            call_command("revoke_api_token", "crm", stdout=out)
+    # The revocation is kept, and the operator is told it does not take effect at once, and why.
+    assert ApiToken.objects.get(name="crm").revoked_at is not None
+    assert "Revoked API token 'crm'" in out.getvalue()
+    assert failed.value.returncode == 3
+    message = str(failed.value)
+    assert "cache could not be updated" in message
+    assert f"up to {services.TOKEN_CACHE_SECONDS} seconds" in message and "again" in message
+    # What it warns about: the cache still answers for the token...
+    assert client.get("/user").status_code == 200
+    # ...until the command is run again with the cache reachable.
+    out = io.StringIO()
+    call_command("revoke_api_token", "crm", stdout=out)
+    assert "already revoked" in out.getvalue()
+    assert_401(client.get("/user"))
+
+
 def test_revoking_one_token_leaves_others_working(django_capture_on_commit_callbacks):
     kept, revoked = issue("kept"), issue("gone")
     assert client_with(revoked).get("/user").status_code == 200
