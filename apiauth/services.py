@@ -12,7 +12,7 @@ import logging
 import secrets
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from core import clock
 
@@ -37,7 +37,12 @@ class TokenInfo:
 
 
 class TokenNameTaken(Exception):
-    pass
+    """The name is another token's; `revoked` says whether that token is revoked (a revoked
+    token keeps its name, and its history, until it is deleted)."""
+
+    def __init__(self, name: str, revoked: bool):
+        super().__init__(name)
+        self.name, self.revoked = name, revoked
 
 
 class TokenNotFound(Exception):
@@ -95,10 +100,16 @@ def _overwrite(token_hash: str, value) -> CacheWrite:
 def create_token(name: str) -> tuple[ApiToken, str]:
     """Issue a token; the raw value is returned once and never stored."""
     raw = generate_token()
-    with transaction.atomic():
-        if ApiToken.objects.filter(name=name).exists():
-            raise TokenNameTaken(name)
-        token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
+    try:
+        # The unique index decides, not a look first: a creation of the same name that has not
+        # committed yet is invisible to a look, and this insert waits for it, then fails.
+        with transaction.atomic():
+            token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
+    except IntegrityError:
+        taken = ApiToken.objects.filter(name=name).values("revoked_at").first()
+        if taken is None:
+            raise  # not the name (the hash: 256 random bits, never)
+        raise TokenNameTaken(name, revoked=taken["revoked_at"] is not None) from None
     return token, raw
 
 

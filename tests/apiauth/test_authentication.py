@@ -74,6 +74,28 @@ def test_tokens_are_unique_and_names_too():
         issue("a")
 
 
+def test_a_revoked_tokens_name_is_not_reused_and_the_error_says_so():
+    issue("old-crm")
+    call_command("revoke_api_token", "old-crm", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="'old-crm' belonged to a revoked token.*another name") as refused:
+        issue("old-crm")
+    assert "revoke it" not in str(refused.value)
+    assert ApiToken.objects.filter(name="old-crm").count() == 1
+
+
+# Two connections that both commit: a transactional test.
+@pytest.mark.django_db(transaction=True)
+def test_creating_a_name_another_creation_is_inserting_is_the_same_already_exists_error():
+    from tests.races import uncommitted
+
+    # The other creation has inserted its row and not committed: this one cannot see it, and
+    # its insert waits on the name's unique index until the other commits.
+    with uncommitted(lambda: services.create_token("race")):
+        with pytest.raises(CommandError, match="A token named 'race' already exists"):
+            issue("race")
+    assert ApiToken.objects.filter(name="race").count() == 1
+
+
 @pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Bearer ", "Bearer bdy_wrong", "Bearer a b", "Token bdy_x", "Basic dXNlcjpwYXNz",
