@@ -19,7 +19,13 @@ class Command(BaseCommand):
         user = User.objects.filter(pk=user_id).first()
         if user is None:
             raise CommandError(f"no user {user_id}")
-        message = operations.send_now(user, kind)
+        try:
+            message = operations.send_now(user, kind)
+        except operations.QueuedByAnother as lost:
+            # Not "nothing to send": an operator told that would run it again, and that sends the
+            # following occurrence early too.
+            raise CommandError(f"{lost} (a concurrent send_now or the tick); that message is sent once. "
+                               "Running send_now again would send the next occurrence early as well.") from None
         if message is None:
             raise CommandError(f"user {user_id} has no {kind} to send")
         self.stdout.write(
