@@ -61,6 +61,18 @@ def test_schedule_due_refuses_a_future_instant_and_changes_nothing(simulator, pu
     assert (after.local_date, after.due_at) == (before.local_date, before.due_at)
 
 
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00",
+                                     "1899-12-31T23:59:59Z"])
+def test_schedule_due_refuses_an_instant_before_1900_and_changes_nothing(purge_queues, instant):
+    user = make_user(birthday=datetime.date(1990, 1, 1))
+    before = Occasion.objects.get(user=user, kind="birthday")
+    with pytest.raises(CommandError, match="--now .* is before 1900-01-01T00:00:00\\+00:00"):
+        run("schedule_due", "--now", instant)
+    assert not Message.objects.exists()
+    after = Occasion.objects.get(user=user, kind="birthday")
+    assert (after.local_date, after.due_at) == (before.local_date, before.due_at)
+
+
 def test_send_now_sends_the_next_occurrence_early_exactly_once(simulator, purge_queues):
     soon = clock.now().date() + datetime.timedelta(days=3)
     user = make_user(birthday=soon.replace(year=1990))

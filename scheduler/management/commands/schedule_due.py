@@ -11,6 +11,10 @@ REHEARSE = (
     "(API, workers, beat) and run schedule_due without --now."
 )
 
+# No replay needs to reach further back, and the tick's arithmetic (the catch-up window before
+# --now) overflows near year 1. Later instants are bounded by the clock: the future is refused.
+EARLIEST = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
+
 
 class Command(BaseCommand):
     help = (
@@ -20,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--now", help="ISO-8601 instant with offset, e.g. 2026-03-01T09:00:00Z, not in the "
-                                          "future (default: the clock)")
+                                          f"future nor before {EARLIEST.isoformat()} (default: the clock)")
 
     def handle(self, *args, now=None, **options):
         instant = None
@@ -31,6 +35,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--now must be an ISO-8601 instant, got {now!r}") from None
             if instant.tzinfo is None:
                 raise CommandError("--now needs a UTC offset (e.g. Z or +00:00)")
+            if instant < EARLIEST:
+                raise CommandError(f"--now {now} is before {EARLIEST.isoformat()}, the earliest instant "
+                                   "schedule_due replays")
             current = clock.now()
             if instant > current:
                 raise CommandError(f"--now {instant.isoformat()} is in the future (the clock says "
