@@ -3,6 +3,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from core import clock
+from messaging.management.publishing import saved_if_the_broker_is_down
 from scheduler import services
 
 REHEARSE = (
@@ -19,7 +20,8 @@ EARLIEST = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
 class Command(BaseCommand):
     help = (
         "Run one scheduler tick, now or for a past instant (replaying a window, or catching up by hand). "
-        "Future instants are refused: rehearse with CLOCK_OFFSET_SECONDS across all processes instead."
+        "Future instants are refused: rehearse with CLOCK_OFFSET_SECONDS across all processes instead. "
+        "With the broker down the tick's messages are saved and the dispatcher publishes them later (exit status 3)."
     )
 
     def add_arguments(self, parser):
@@ -42,7 +44,9 @@ class Command(BaseCommand):
             if instant > current:
                 raise CommandError(f"--now {instant.isoformat()} is in the future (the clock says "
                                    f"{current.isoformat()}). {REHEARSE}")
-        result = services.run_tick(now=instant)
+        with saved_if_the_broker_is_down("the tick's messages are saved",
+                                         "Running schedule_due again is not needed (it would find them made)."):
+            result = services.run_tick(now=instant)
         self.stdout.write(
             f"tick at {result.now.isoformat()}: scheduled={result.scheduled} expired={result.expired} "
             f"already_present={result.duplicates} published={result.published}"
