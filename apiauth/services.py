@@ -12,7 +12,7 @@ import logging
 import secrets
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from core import clock
 
@@ -37,7 +37,12 @@ class TokenInfo:
 
 
 class TokenNameTaken(Exception):
-    pass
+    """The name is another token's; `revoked` says whether that token is revoked (a revoked
+    token keeps its name, and its history, until it is deleted)."""
+
+    def __init__(self, name: str, revoked: bool):
+        super().__init__(name)
+        self.name, self.revoked = name, revoked
 
 
 class TokenNotFound(Exception):
@@ -60,47 +65,81 @@ def _used_key(token_id: int) -> str:
     return f"apiauth:used:{token_id}"
 
 
-def _overwrite(token_hash: str, value) -> None:
+@dataclasses.dataclass
+class CacheWrite:
+    """Whether a change reached the token cache: None until the change commits, then True, or
+    False with the error (the cache keeps the old answer until it expires)."""
+
+    done: bool | None = None
+    error: str = ""
+
+
+def _overwrite(token_hash: str, value) -> CacheWrite:
     """Replace the cached answer once the change is committed.
 
     Writing the new answer (rather than deleting the key) wins against a request that read
     the old row just before the change: lookups only `add`, so they cannot overwrite it.
     """
+    outcome = CacheWrite()
 
     def write():
         try:
             cache.set(_cache_key(token_hash), value, TOKEN_CACHE_SECONDS)
-        except Exception:
+        except Exception as exc:
             # A revoke must not fail because the cache is down; the entry expires on its own.
-            log.exception("could not update cached API token")
+            # The error is enough to act on: an outage is not a bug, so no traceback.
+            log.warning("could not update cached API token: %s", exc)
+            outcome.done, outcome.error = False, str(exc) or type(exc).__name__
+        else:
+            outcome.done = True
 
     transaction.on_commit(write)
+    return outcome
 
 
 def create_token(name: str) -> tuple[ApiToken, str]:
     """Issue a token; the raw value is returned once and never stored."""
     raw = generate_token()
-    with transaction.atomic():
-        if ApiToken.objects.filter(name=name).exists():
-            raise TokenNameTaken(name)
-        token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
+    try:
+        # The unique index decides, not a look first: a creation of the same name that has not
+        # committed yet is invisible to a look, and this insert waits for it, then fails.
+        with transaction.atomic():
+            token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
+    except IntegrityError:
+        taken = ApiToken.objects.filter(name=name).values("revoked_at").first()
+        if taken is None:
+            raise  # not the name (the hash: 256 random bits, never)
+        raise TokenNameTaken(name, revoked=taken["revoked_at"] is not None) from None
     return token, raw
+
+
+@dataclasses.dataclass(frozen=True)
+class Revocation:
+    revoked: bool  # False: it was revoked already
+    cache: CacheWrite
+
+
+def _revoke(token: ApiToken) -> Revocation:
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    # Also when it was revoked already: running the revoke again repairs a cache a failed update left stale.
+    cache_write = _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
+    return Revocation(revoked=bool(updated), cache=cache_write)
 
 
 def revoke_token(token: ApiToken) -> bool:
     """Revoke; returns False if it was already revoked."""
-    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
-    token.refresh_from_db(fields=["revoked_at"])
-    _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
-    return bool(updated)
+    return _revoke(token).revoked
 
 
-def revoke_by_name(name: str) -> bool:
+def revoke_by_name(name: str) -> Revocation:
+    """Revoke the token named `name`. Outside a transaction the cache is updated before this
+    returns, and `cache.done` says whether that worked."""
     try:
         token = ApiToken.objects.get(name=name)
     except ApiToken.DoesNotExist:
         raise TokenNotFound(name) from None
-    return revoke_token(token)
+    return _revoke(token)
 
 
 def delete_tokens(tokens) -> None:

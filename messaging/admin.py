@@ -44,7 +44,10 @@ def run_object_action(message: Message, action: str) -> int:
         return 0
     if action == "retry":
         return operations.retry_messages([message.id], operations.RETRYABLE_BY_OPERATOR)
-    return int(operations.send_now(message.user, message.kind) is not None)
+    try:
+        return int(operations.send_now(message.user, message.kind) is not None)
+    except operations.QueuedByAnother:
+        return 0  # another process made that message first: it goes out, but not from this action
 
 
 class DeliveryAttemptInline(admin.TabularInline):

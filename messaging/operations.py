@@ -62,7 +62,8 @@ def send_now(user, kind: str = "birthday") -> Message | None:
     yet gets its row now, due now: the delivery accepts it (its date is still the occasion and
     its due instant has come), and when the real date comes the tick finds the row and the
     unique (user, kind, date) constraint keeps it from being created, or sent, again.
-    Returns None when the user has no such occasion.
+    Returns None when the user has no such occasion; raises QueuedByAnother when a concurrent
+    send_now or the tick inserted that occasion's message first (it goes out once, theirs).
     """
     now = clock.now()
     occasion_type = occasions.get(kind)
@@ -93,10 +94,19 @@ def send_now(user, kind: str = "birthday") -> Message | None:
             [outbox.NewMessage(user_id=user.pk, kind=kind, occasion_date=local_date, due_at=now)], now
         )
         if not inserted:
-            return None  # a concurrent send_now or tick made it first
+            raise QueuedByAnother(user.pk, kind, local_date)
         message = Message.objects.get(pk=inserted[0].id)
     transaction.on_commit(lambda: outbox.dispatch_ready(now))
     return message
+
+
+class QueuedByAnother(Exception):
+    """send_now lost the race for the occasion's message to a concurrent send_now or the tick:
+    the message exists and is theirs to send, so there is nothing left for this one to do."""
+
+    def __init__(self, user_id: int, kind: str, occasion_date: datetime.date):
+        super().__init__(f"another process queued user {user_id}'s {kind} of {occasion_date} first")
+        self.user_id, self.kind, self.occasion_date = user_id, kind, occasion_date
 
 
 RETRYABLE_BY_API = (Message.Status.DEAD, Message.Status.FAILED)

@@ -74,6 +74,28 @@ def test_tokens_are_unique_and_names_too():
         issue("a")
 
 
+def test_a_revoked_tokens_name_is_not_reused_and_the_error_says_so():
+    issue("old-crm")
+    call_command("revoke_api_token", "old-crm", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="'old-crm' belonged to a revoked token.*another name") as refused:
+        issue("old-crm")
+    assert "revoke it" not in str(refused.value)
+    assert ApiToken.objects.filter(name="old-crm").count() == 1
+
+
+# Two connections that both commit: a transactional test.
+@pytest.mark.django_db(transaction=True)
+def test_creating_a_name_another_creation_is_inserting_is_the_same_already_exists_error():
+    from tests.races import uncommitted
+
+    # The other creation has inserted its row and not committed: this one cannot see it, and
+    # its insert waits on the name's unique index until the other commits.
+    with uncommitted(lambda: services.create_token("race")):
+        with pytest.raises(CommandError, match="A token named 'race' already exists"):
+            issue("race")
+    assert ApiToken.objects.filter(name="race").count() == 1
+
+
 @pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Bearer ", "Bearer bdy_wrong", "Bearer a b", "Token bdy_x", "Basic dXNlcjpwYXNz",
@@ -105,6 +127,37 @@ def test_revoke_command_reports_unknown_and_repeated_revokes():
     call_command("revoke_api_token", "crm", stdout=out)
     call_command("revoke_api_token", "crm", stdout=out)
     assert "already revoked" in out.getvalue()
+
+
+# The command's own commit must run the cache update, as in production: a transactional test.
+@pytest.mark.django_db(transaction=True)
+def test_revoke_command_says_when_the_cache_still_vouches_for_the_token(settings):
+    from django.test import override_settings
+
+    from tests.ports import free_port
+
+    token = issue("crm")
+    client = client_with(token)
+    assert client.get("/user").status_code == 200  # its answer is now in the cache
+    nothing_listens = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/9"}}
+    out = io.StringIO()
+    with override_settings(CACHES=nothing_listens):
+        with pytest.raises(CommandError) as failed:
+            call_command("revoke_api_token", "crm", stdout=out)
+    # The revocation is kept, and the operator is told it does not take effect at once, and why.
+    assert ApiToken.objects.get(name="crm").revoked_at is not None
+    assert "Revoked API token 'crm'" in out.getvalue()
+    assert failed.value.returncode == 3
+    message = str(failed.value)
+    assert "cache could not be updated" in message
+    assert f"up to {services.TOKEN_CACHE_SECONDS} seconds" in message and "again" in message
+    # What it warns about: the cache still answers for the token...
+    assert client.get("/user").status_code == 200
+    # ...until the command is run again with the cache reachable.
+    out = io.StringIO()
+    call_command("revoke_api_token", "crm", stdout=out)
+    assert "already revoked" in out.getvalue()
+    assert_401(client.get("/user"))
 
 
 def test_revoking_one_token_leaves_others_working(django_capture_on_commit_callbacks):

@@ -61,6 +61,18 @@ def test_schedule_due_refuses_a_future_instant_and_changes_nothing(simulator, pu
     assert (after.local_date, after.due_at) == (before.local_date, before.due_at)
 
 
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00",
+                                     "1899-12-31T23:59:59Z"])
+def test_schedule_due_refuses_an_instant_before_1900_and_changes_nothing(purge_queues, instant):
+    user = make_user(birthday=datetime.date(1990, 1, 1))
+    before = Occasion.objects.get(user=user, kind="birthday")
+    with pytest.raises(CommandError, match="--now .* is before 1900-01-01T00:00:00\\+00:00"):
+        run("schedule_due", "--now", instant)
+    assert not Message.objects.exists()
+    after = Occasion.objects.get(user=user, kind="birthday")
+    assert (after.local_date, after.due_at) == (before.local_date, before.due_at)
+
+
 def test_send_now_sends_the_next_occurrence_early_exactly_once(simulator, purge_queues):
     soon = clock.now().date() + datetime.timedelta(days=3)
     user = make_user(birthday=soon.replace(year=1990))
@@ -90,6 +102,54 @@ def test_retry_dead_with_an_unknown_id_is_an_error_and_queues_nothing(dead_messa
         run("retry_dead", str(dead.pk), "999999")
     dead.refresh_from_db()
     assert dead.status == "dead"
+
+
+def run_with_the_broker_down(service_env, *args) -> subprocess.CompletedProcess:
+    """The command in its own process, its broker URL a port nothing listens on."""
+    from tests.ports import free_port
+
+    env = {**service_env, "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/fixcmds"}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_saved_for_the_dispatcher(done: subprocess.CompletedProcess, message: Message) -> None:
+    """What the operator is told, and that it is true: the row waits, ready, and the dispatcher
+    publishes it once the broker answers."""
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "broker could not be reached" in done.stderr and "dispatcher publishes" in done.stderr
+    message.refresh_from_db()
+    assert message.status == "pending" and message.dispatch_after <= clock.now()
+    from messaging import outbox
+
+    outbox.dispatch_ready()
+    assert drain_task_args() == [[message.id]]
+
+
+def test_send_now_with_the_broker_down_says_the_message_is_saved_and_not_to_run_it_again(service_env,
+                                                                                        purge_queues):
+    soon = clock.now().date() + datetime.timedelta(days=3)
+    user = make_user(birthday=soon.replace(year=1990))
+    done = run_with_the_broker_down(service_env, "send_now", str(user.pk))
+    assert "birthday message is saved" in done.stderr and "Do not run send_now again" in done.stderr
+    assert_saved_for_the_dispatcher(done, Message.objects.get(user=user))
+
+
+def test_retry_dead_with_the_broker_down_says_the_retries_are_saved(service_env, dead_message):
+    done = run_with_the_broker_down(service_env, "retry_dead", str(dead_message.pk))
+    assert "fresh retry budget" in done.stderr
+    assert_saved_for_the_dispatcher(done, dead_message)
+    dead_message.refresh_from_db()
+    assert dead_message.failures == 0
+
+
+def test_schedule_due_with_the_broker_down_says_the_tick_is_saved(service_env, purge_queues):
+    yesterday = clock.now().date() - datetime.timedelta(days=1)
+    user = make_user(birthday=yesterday.replace(year=1990), now=at(yesterday, 0))
+    done = run_with_the_broker_down(service_env, "schedule_due", "--now", at(yesterday, 10).isoformat())
+    assert "the tick's messages are saved" in done.stderr
+    assert_saved_for_the_dispatcher(done, Message.objects.get(user=user))
 
 
 SEND_NOW_ON_SQLITE = """

@@ -93,6 +93,20 @@ def test_send_now_refuses_an_unknown_user_or_a_missing_occasion():
         run("send_now", str(user.pk), "--kind", "anniversary")
 
 
+def test_send_now_that_another_send_now_beat_says_so_not_that_there_is_nothing_to_send(purge_queues):
+    from tests.races import uncommitted
+
+    soon = clock.now().date() + datetime.timedelta(days=3)
+    user = make_user(birthday=soon.replace(year=1990))
+    # The other send_now has inserted the message and not committed: this one sees no message,
+    # and its insert waits on the (user, kind, date) unique index until the other commits.
+    with uncommitted(lambda: operations.send_now(user)):
+        with pytest.raises(CommandError, match=f"another process queued user {user.pk}'s birthday of {soon} first"):
+            run("send_now", str(user.pk))
+    message = Message.objects.get(user=user)
+    assert message.occasion_date == soon and message.status == "queued"
+
+
 @pytest.fixture
 def admin_client(client):
     operator = get_user_model().objects.create_superuser("operator", "op@example.com", "a-long-password-1")

@@ -100,3 +100,44 @@ def test_a_revoked_token_is_replaced(tmp_path):
 
     password, token = read(path)
     assert token != old_token and token_works(token)
+
+
+def database_state():
+    operator = get_user_model().objects.filter(username="admin").first()
+    return (operator and operator.password, sorted(ApiToken.objects.values_list("token_hash", flat=True)))
+
+
+@pytest.mark.parametrize("problem", ["missing directory", "a directory", "not text"])
+def test_a_file_it_cannot_use_is_an_error_and_changes_nothing_in_the_database(tmp_path, problem):
+    from django.core.management.base import CommandError
+
+    path = {"missing directory": tmp_path / "missing" / "credentials.txt", "a directory": tmp_path,
+            "not text": tmp_path / "credentials.txt"}[problem]
+    if problem == "not text":
+        path.write_bytes(b"\xff\xfe\x00binary\x80")
+    # A database the file's credentials do not work in: without the file problem, both are repaired.
+    forget_everything()
+    get_user_model().objects.create_superuser("admin", "admin@localhost", "set-by-another-checkout")
+    before = database_state()
+
+    with pytest.raises(CommandError, match=re.escape(str(path))):
+        call_command("bootstrap_local", str(path))
+
+    assert database_state() == before
+    if problem == "not text":
+        assert path.read_bytes() == b"\xff\xfe\x00binary\x80"
+
+
+def test_new_credentials_never_reach_a_reader_of_the_old_file(tmp_path):
+    """Permissions are checked when a file is opened: whoever opened a world-readable credentials
+    file keeps reading it after a chmod. New secrets go to a file that was 0600 from the start."""
+    path = tmp_path / "credentials.txt"
+    path.write_text("admin login: admin / stale-password\nAPI token: bdy_stale\n")
+    path.chmod(0o644)
+    with open(path) as reader:
+        call_command("bootstrap_local", str(path))
+        password, token = read(path)
+        reader.seek(0)
+        seen = reader.read()
+    assert password not in seen and token not in seen
+    assert path.stat().st_mode & 0o777 == 0o600

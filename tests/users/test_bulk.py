@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -160,6 +161,42 @@ def test_import_users_names_what_is_wrong_with_the_path(tmp_path):
     for not_a_file in (tmp_path, "/dev/null"):
         with pytest.raises(CommandError, match="not a regular file"):
             call_command("import_users", str(not_a_file))
+
+
+def test_import_users_refuses_results_that_would_overwrite_the_input(tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(jsonl(user_payload(email="keep@example.com")))
+    before = path.read_bytes()
+    (tmp_path / "sub").mkdir()
+    hard_link = tmp_path / "link.jsonl"
+    os.link(path, hard_link)
+    # The same file by its own name, by another spelling of it, and by a second name (same inode).
+    for results in (path, tmp_path / "sub" / ".." / "users.jsonl", hard_link):
+        with pytest.raises(CommandError, match="--results .* is the input file"):
+            call_command("import_users", str(path), "--results", str(results), "--no-progress")
+        assert path.read_bytes() == before
+    assert not User.objects.exists()
+
+
+def test_import_users_names_what_is_wrong_with_the_results_path_and_the_key(tmp_path):
+    from django.core.management.base import CommandError
+
+    from users import bulk
+
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(jsonl(user_payload(email="keep@example.com")))
+    with pytest.raises(CommandError, match="--results .* is a directory"):
+        call_command("import_users", str(path), "--results", str(tmp_path), "--no-progress")
+    with pytest.raises(CommandError, match="--results .*: no directory .*missing"):
+        call_command("import_users", str(path), "--results", str(tmp_path / "missing" / "r.jsonl"), "--no-progress")
+    with pytest.raises(CommandError, match=f"--idempotency-key .* at most {bulk.MAX_KEY_LENGTH} characters"):
+        call_command("import_users", str(path), "--idempotency-key", "k" * (bulk.MAX_KEY_LENGTH + 1), "--no-progress")
+    assert not User.objects.exists()
+    call_command("import_users", str(path), "--idempotency-key", "k" * bulk.MAX_KEY_LENGTH, "--no-progress",
+                 stdout=io.StringIO())
+    assert User.objects.filter(email="keep@example.com").exists()
 
 
 def test_checking_in_worker_processes_gives_the_same_results(tmp_path, settings):

@@ -1,5 +1,6 @@
 """Import users from a JSON Lines or CSV file with the same rules and results as POST /users/bulk."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file")
         parser.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file's extension")
-        parser.add_argument("--idempotency-key", help="as the API's Idempotency-Key header")
-        parser.add_argument("--results", help="write one JSON result per row to this file")
+        parser.add_argument("--idempotency-key",
+                            help=f"as the API's Idempotency-Key header (at most {bulk.MAX_KEY_LENGTH} characters)")
+        parser.add_argument("--results", help="write one JSON result per row to this file (replaced if it exists; "
+                                              "never the input file)")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("--workers", type=int, default=1,
                             help="processes checking rows while this one writes (default 1: none)")
@@ -60,9 +63,13 @@ class Command(BaseCommand):
         if not path.is_file():
             # The progress line is the read position against the file's size, which only a file has.
             raise CommandError(f"not a regular file: {path} (a directory, device or pipe); save the rows to a file")
+        idempotency_key = idempotency_key or None
+        if idempotency_key is not None and len(idempotency_key) > bulk.MAX_KEY_LENGTH:
+            raise CommandError(f"--idempotency-key must be at most {bulk.MAX_KEY_LENGTH} characters, as the API's "
+                               f"Idempotency-Key (got {len(idempotency_key)})")
         fmt = format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
         summary = bulk.Summary()
-        out = open(results, "wb") if results else None
+        out = _open_results(Path(results), path) if results else None
         progress = None if no_progress else Progress(path.stat().st_size, sys.stderr)
         try:
             with path.open("rb") as stream:
@@ -81,3 +88,19 @@ class Command(BaseCommand):
                 out.close()
         self.stdout.write(f"rows {summary.rows}: created {summary.created}, duplicate {summary.duplicate}, "
                           f"error {summary.error}")
+
+
+def _open_results(target: Path, source: Path):
+    """The results file, opened for writing only once it is known not to be the input: opening
+    it truncates it, and the input would then be read as empty."""
+    if target.is_dir():
+        raise CommandError(f"--results {target} is a directory; name a file to write the results to")
+    if not target.parent.is_dir():
+        raise CommandError(f"--results {target}: no directory {target.parent}")
+    # samefile compares device and inode: another spelling of the path or a hard link is caught too.
+    if target.exists() and os.path.samefile(target, source):
+        raise CommandError(f"--results {target} is the input file; writing results there would destroy the rows")
+    try:
+        return open(target, "wb")
+    except OSError as exc:
+        raise CommandError(f"--results {target}: cannot write it ({exc.strerror})") from None
