@@ -3,7 +3,7 @@
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from .models import EVENT_TYPES, Endpoint, validate_public_target
+from .models import EVENT_TYPES, Endpoint, validate_event_types, validate_public_target
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -30,7 +30,11 @@ class EndpointSerializer(serializers.ModelSerializer):
         return bool(endpoint.previous_secret)
 
     def validate_event_types(self, value):
-        return sorted(set(value))
+        # The API forgives a repeated type (the items already passed their choice check one by
+        # one); what is stored is what the services and the admin also take.
+        value = sorted(set(value))
+        validate_event_types(value)
+        return value
 
 
 class EndpointWithSecretSerializer(EndpointSerializer):
