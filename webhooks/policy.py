@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import ipaddress
 import random
-from urllib.parse import urlsplit
+
+import httpx
 
 SIGNATURE_HEADER = "Birthday-Signature"
 SIGNATURE_SCHEME = "v1"
@@ -72,10 +73,22 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def request_host(url: str) -> str:
+    """The host as httpx names it in the Host header: lowercase, a Unicode name in IDNA 2008
+    A-labels (faß.de is xn--fa-hia.de; Python's own IDNA 2003 codec would make it fass.de, another
+    domain). Raises httpx.InvalidURL for a name IDNA 2008 refuses."""
+    return httpx.URL(url).raw_host.decode("ascii")
+
+
 def target_refusal(url: str) -> str | None:
     """Why a webhook URL names a host that is not public, judged from the URL alone (a name
     is checked again, resolved, at each delivery), or None."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        # The name as it will be called, so that no spelling (localhoſt, a long s, is localhost
+        # to IDNA 2003) slips past the check.
+        host = request_host(url).rstrip(".")
+    except httpx.InvalidURL:
+        return "The URL's host name is not a valid internationalised domain name (IDNA 2008)."
     if host == "localhost" or host.endswith(".localhost"):
         return "The URL must name a public host, not localhost."
     try:

@@ -311,10 +311,13 @@ def pinned_target(url: str) -> tuple[str, dict, dict]:
         return url, {}, {}
     parsed = httpx.URL(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = [info[4][0] for info in socket.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)]
+    # The Host header's form, not parsed.host (Unicode): getaddrinfo would encode that with
+    # IDNA 2003 and could resolve another domain (faß.de as fass.de) than the one named.
+    host = policy.request_host(url)
+    addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     if not addresses or not all(policy.is_public_address(address) for address in addresses):
-        raise TargetRefused(f"{parsed.host} resolves to a non-public address")
-    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+        raise TargetRefused(f"{host} resolves to a non-public address")
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     return str(parsed.copy_with(host=addresses[0])), {"Host": parsed.netloc.decode("ascii")}, extensions
 
 

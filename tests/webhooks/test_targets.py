@@ -27,13 +27,17 @@ def test_only_public_addresses_are_targets(address, public):
     ("https://hooks.example.com/x", False), ("http://93.184.216.34:8080/x", False),
     ("http://127.0.0.1:9000/hook", True), ("https://[::1]/hook", True), ("http://169.254.169.254/latest", True),
     ("http://localhost:9000/hook", True), ("http://LOCALHOST./hook", True), ("http://api.localhost/hook", True),
+    # A long s: IDNA 2003 (Python's codec) reads it as localhost; httpx cannot name it at all.
+    ("http://localhoſt:9000/hook", True), ("http://api.localhoſt/hook", True),
+    ("https://faß.de/hook", False), ("https://bücher.example/hook", False),
 ])
 def test_a_url_naming_a_private_host_is_refused(url, refused):
     assert (policy.target_refusal(url) is not None) is refused
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x",
+                                 "http://localhoſt/x"])
 def test_the_api_refuses_a_private_endpoint_with_a_field_error(api, settings, url):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     response = api.post("/webhooks/endpoints", {"url": url}, format="json")
@@ -95,3 +99,21 @@ def test_a_public_name_is_called_at_the_address_that_was_checked(settings, monke
     assert headers == {"Host": "hooks.example.com:8443"} and extensions == {"sni_hostname": "hooks.example.com"}
     with pytest.raises(services.TargetRefused):
         services.pinned_target("http://rebinds.example.com/in")
+
+
+def test_an_internationalised_name_is_resolved_and_sent_as_httpx_sends_it(settings, monkeypatch):
+    """IDNA 2003 (Python's codec, which getaddrinfo uses for a str) maps faß.de to fass.de, another
+    domain; httpx's Host header says xn--fa-hia.de (IDNA 2008). Resolution, the address check and
+    the TLS server name must be about the host the request names."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    asked = []
+
+    def resolve(host, port, *args, **kwargs):
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    url, headers, extensions = services.pinned_target("https://faß.de/in")
+    assert asked == ["xn--fa-hia.de"]
+    assert url == "https://93.184.216.34/in"
+    assert headers == {"Host": "xn--fa-hia.de"} and extensions == {"sni_hostname": "xn--fa-hia.de"}
