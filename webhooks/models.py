@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 
-from .policy import target_refusal
+from .policy import port_refusal, target_refusal
 
 EVENT_TYPES = ("message.sent", "message.failed", "message.dead", "message.expired")
 
@@ -40,6 +40,17 @@ def validate_public_target(url: str) -> None:
         raise ValidationError(refusal, code="private_address")
 
 
+def validate_port(url: str) -> None:
+    """Refuses a port no connection can use, whatever WEBHOOK_ALLOW_PRIVATE_ADDRESSES says."""
+    refusal = port_refusal(url)
+    if refusal:
+        raise ValidationError(refusal, code="invalid_port")
+
+
+# The model's and the API's: a URLField's own URLValidator admits ftp too.
+URL_VALIDATORS = (URLValidator(schemes=["http", "https"]), validate_port, validate_public_target)
+
+
 class Endpoint(models.Model):
     """An integrator's URL that receives signed delivery events.
 
@@ -48,7 +59,7 @@ class Endpoint(models.Model):
     switch over without losing an event.
     """
 
-    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"]), validate_public_target])
+    url = models.URLField(max_length=2000, validators=list(URL_VALIDATORS))
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=all_event_types, validators=[validate_event_types], help_text="Event types sent to this endpoint")
     is_active = models.BooleanField(default=True)
