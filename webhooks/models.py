@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 
-from .policy import target_refusal
+from .policy import port_refusal, target_refusal
 
 EVENT_TYPES = ("message.sent", "message.failed", "message.dead", "message.expired")
 
@@ -14,11 +14,41 @@ def all_event_types() -> list[str]:
     return list(EVENT_TYPES)
 
 
+def validate_event_types(value) -> None:
+    """An endpoint's event_types: a non-empty list of distinct known types. JSON is what the
+    column and the admin's box hold, so anything (a number, a string, an object) can arrive."""
+    known = ", ".join(EVENT_TYPES)
+    if not isinstance(value, list):
+        raise ValidationError(f'Enter a list of event types, such as ["message.sent"]; the types are {known}.',
+                              code="not_a_list")
+    if not value:
+        raise ValidationError("Enter at least one event type.", code="empty")
+    errors = []
+    for item in value:
+        if not isinstance(item, str) or item not in EVENT_TYPES:
+            errors.append(ValidationError(f"{item!r} is not an event type; the types are {known}.", code="invalid_choice"))
+    errors.extend(ValidationError(f"{item!r} is listed twice.", code="duplicate")
+                  for item in sorted({i for i in value if isinstance(i, str) and value.count(i) > 1}))
+    if errors:
+        raise ValidationError(errors)
+
+
 def validate_public_target(url: str) -> None:
     """Refuses a URL that names a non-public address, unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES."""
     refusal = None if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES else target_refusal(url)
     if refusal:
         raise ValidationError(refusal, code="private_address")
+
+
+def validate_port(url: str) -> None:
+    """Refuses a port no connection can use, whatever WEBHOOK_ALLOW_PRIVATE_ADDRESSES says."""
+    refusal = port_refusal(url)
+    if refusal:
+        raise ValidationError(refusal, code="invalid_port")
+
+
+# The model's and the API's: a URLField's own URLValidator admits ftp too.
+URL_VALIDATORS = (URLValidator(schemes=["http", "https"]), validate_port, validate_public_target)
 
 
 class Endpoint(models.Model):
@@ -29,9 +59,9 @@ class Endpoint(models.Model):
     switch over without losing an event.
     """
 
-    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"]), validate_public_target])
+    url = models.URLField(max_length=2000, validators=list(URL_VALIDATORS))
     description = models.CharField(max_length=200, blank=True)
-    event_types = models.JSONField(default=all_event_types, help_text="Event types sent to this endpoint")
+    event_types = models.JSONField(default=all_event_types, validators=[validate_event_types], help_text="Event types sent to this endpoint")
     is_active = models.BooleanField(default=True)
     secret = models.CharField(max_length=100, editable=False)
     previous_secret = models.CharField(max_length=100, blank=True, editable=False)

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import ipaddress
 import random
-from urllib.parse import urlsplit
+
+import httpx
 
 SIGNATURE_HEADER = "Birthday-Signature"
 SIGNATURE_SCHEME = "v1"
@@ -68,14 +69,54 @@ def is_public_address(address: str) -> bool:
     shared (100.64/10), reserved, multicast or unspecified, IPv4 inside IPv6 included."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone id is not part of it
     if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+        ip = ip.ipv4_mapped  # its own range is reserved: only the IPv4 address means anything
+    # A 6to4, NAT64, IPv4-compatible or Teredo address reaches the IPv4 address inside it (a
+    # relay or a translator unwraps it), so that address must be public too.
+    embedded = _embedded_ipv4(ip) if ip.version == 6 else []
+    return ip.is_global and not ip.is_multicast and all(is_public_address(str(inner)) for inner in embedded)
+
+
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix (RFC 6052)
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)  # (server, client)
+    if ip in NAT64_PREFIX or ip in IPV4_COMPATIBLE:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return []
+
+
+def port_refusal(url: str) -> str | None:
+    """Why no connection can be made to the URL's port (0 or past 65535), or None."""
+    try:
+        port = httpx.URL(url).port
+    except httpx.InvalidURL:
+        return None  # not a URL: the URL validator says so
+    if port is not None and not 1 <= port <= 65535:
+        return "The port must be between 1 and 65535."
+    return None
+
+
+def request_host(url: str) -> str:
+    """The host as httpx names it in the Host header: lowercase, a Unicode name in IDNA 2008
+    A-labels (faß.de is xn--fa-hia.de; Python's own IDNA 2003 codec would make it fass.de, another
+    domain). Raises httpx.InvalidURL for a name IDNA 2008 refuses."""
+    return httpx.URL(url).raw_host.decode("ascii")
 
 
 def target_refusal(url: str) -> str | None:
     """Why a webhook URL names a host that is not public, judged from the URL alone (a name
     is checked again, resolved, at each delivery), or None."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        # The name as it will be called, so that no spelling (localhoſt, a long s, is localhost
+        # to IDNA 2003) slips past the check.
+        host = request_host(url).rstrip(".")
+    except httpx.InvalidURL:
+        return "The URL's host name is not a valid internationalised domain name (IDNA 2008)."
     if host == "localhost" or host.endswith(".localhost"):
         return "The URL must name a public host, not localhost."
     try:

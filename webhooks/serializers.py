@@ -3,15 +3,21 @@
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from .models import EVENT_TYPES, Endpoint, validate_public_target
+from .models import EVENT_TYPES, URL_VALIDATORS, Endpoint, validate_event_types
+
+
+class WebhookURLField(serializers.URLField):
+    """A URLField with the model's validators in place of DRF's own URLValidator, which admits
+    ftp too and, beside the model's, would report a bad URL twice."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)] + list(URL_VALIDATORS)
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    # Declared, not derived from the model: DRF swaps a model URLField's URLValidator for its own,
-    # which admits ftp too.
-    url = serializers.URLField(max_length=2000,
-                               validators=[URLValidator(schemes=["http", "https"]), validate_public_target],
-                               help_text="Where events are POSTed (http or https, a public host)")
+    # Declared, not derived from the model: DRF swaps a model URLField's validators for its own.
+    url = WebhookURLField(max_length=2000, help_text="Where events are POSTed (http or https, a public host)")
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), required=False, allow_empty=False,
         help_text="Event types to receive; all of them when omitted",
@@ -30,7 +36,11 @@ class EndpointSerializer(serializers.ModelSerializer):
         return bool(endpoint.previous_secret)
 
     def validate_event_types(self, value):
-        return sorted(set(value))
+        # The API forgives a repeated type (the items already passed their choice check one by
+        # one); what is stored is what the services and the admin also take.
+        value = sorted(set(value))
+        validate_event_types(value)
+        return value
 
 
 class EndpointWithSecretSerializer(EndpointSerializer):

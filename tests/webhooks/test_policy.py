@@ -39,3 +39,17 @@ def test_signature_header_has_one_v1_per_secret_over_timestamp_dot_body():
     expected = [hmac.new(s.encode(), b"1700000000." + body, hashlib.sha256).hexdigest() for s in ("new", "old")]
     assert parts[1:] == [f"v1={e}" for e in expected]
     assert policy.signature("new", 1700000001, body) != expected[0]
+
+
+def test_the_documented_retry_span_is_the_policys(settings):
+    """docs/api.md says how long an event is retried before it is dead; the figures are the
+    policy's waits with the default settings (each wait is between half and all of its ceiling)."""
+    from pathlib import Path
+
+    attempts = settings.WEBHOOK_MAX_ATTEMPTS
+    longest = sum(policy.backoff_ceiling(n, base=settings.WEBHOOK_BACKOFF_BASE_SECONDS,
+                                         cap=settings.WEBHOOK_BACKOFF_MAX_SECONDS) for n in range(1, attempts))
+    shortest = longest / 2
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text().split())
+    assert (f"`WEBHOOK_MAX_ATTEMPTS` ({attempts}) attempts, {attempts - 1} waits of {shortest:,.0f} to {longest:,.0f} s"
+            f" in all (about {shortest / 3600:.1f} to {longest / 3600:.1f} hours)") in text
