@@ -64,6 +64,12 @@ class MessageCursorPagination(CursorPagination):
             raise NotFound(self.invalid_cursor_message) from None
         if due_at.tzinfo is None:
             raise NotFound(self.invalid_cursor_message)
+        try:
+            # In UTC, as the cursors written here are: Python reads offsets up to ±23:59:59 and
+            # PostgreSQL refuses those from ±16:00 (a 500); past year 9999 or before 1, a 404.
+            due_at = due_at.astimezone(datetime.UTC)
+        except OverflowError:
+            raise NotFound(self.invalid_cursor_message) from None
         return (due_at, message_id), reverse
 
     def _link(self, message, reverse: bool) -> str:

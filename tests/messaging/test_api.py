@@ -78,6 +78,25 @@ def test_bad_filters_and_cursor_are_clear_4xx(api):
         assert response.json()["error"] == "not_found"
 
 
+@pytest.mark.parametrize("instant, found", [
+    ("2026-01-05T09:00:00+16:00", True),  # PostgreSQL refuses offsets from 16 h: it was a 500
+    ("2026-01-05T09:00:00-23:59:59.999999", True),
+    ("0001-01-01T00:00:00+01:00", False),  # before year 1 in UTC
+    ("9999-12-31T23:59:59-01:00", False),  # after year 9999 in UTC
+])
+def test_a_cursor_at_any_offset_python_reads_is_a_page_or_a_404(api, instant, found):
+    from base64 import b64encode
+
+    user = make_user()
+    make_message(user, due_at=utc(2026, 1, 5, 9), year=2026)
+    cursor = b64encode(f"d={instant}&i=1".replace("+", "%2B").encode()).decode()
+    response = api.get("/messages", {"cursor": cursor})
+    if found:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
 def test_user_messages_only_that_users(api):
     ann, bob = make_user(), make_user()
     mine = make_message(ann, year=2020)
