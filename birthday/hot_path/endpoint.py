@@ -41,8 +41,9 @@ from .connection import DATABASE
 log = logging.getLogger("birthday.hot_path")
 
 JSON = ("Content-Type", "application/json")
-# Accept headers DRF answers with its compact JSON.
-PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
+# Accept headers DRF answers with its compact JSON. Not "": an Accept header present and empty
+# admits nothing, and DRF answers 406.
+PLAIN_ACCEPT = frozenset({None, "*/*", "application/json"})
 # What an endpoint's work returns when Django must answer after all.
 DECLINE = object()
 # Token ids this process remembers (by cache key); forgotten all at once when full.

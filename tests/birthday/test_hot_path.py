@@ -159,6 +159,7 @@ def test_a_revoked_token_is_refused_at_once(app, warm, django_calls):
     {"HTTP_AUTHORIZATION": "Basic YTpi"},
     {"HTTP_ACCEPT": "text/html"},
     {"HTTP_ACCEPT": "application/json; indent=4"},
+    {"HTTP_ACCEPT": ""},  # present and empty: nothing is acceptable, DRF's 406
     {"HTTP_X_FORWARDED_HOST": "evil.example", "HTTP_HOST": "bad host"},
 ], ids=lambda change: ",".join(change))
 def test_what_it_does_not_answer_django_does(app, warm, django_calls, change):
