@@ -94,9 +94,20 @@ def _too_large() -> dict:
     return {"non_field_errors": [f"Row larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."]}
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_jsonl(lines: Iterable[bytes | RowTooLarge]) -> Iterator[ParsedRow]:
+    """One JSON object per line, read as POST /user reads its body: UTF-8, no NaN or Infinity
+    (json.loads on bytes would guess UTF-16 or UTF-32 and skip a BOM on any line). A BOM opening
+    the body is skipped, as for CSV: editors write one."""
     number = 0
+    opening = True
     for line in lines:
+        if opening and isinstance(line, bytes):
+            line = line.removeprefix(codecs.BOM_UTF8)
+        opening = False
         if isinstance(line, RowTooLarge):
             number += 1
             yield number, None, _too_large()
@@ -105,7 +116,7 @@ def parse_jsonl(lines: Iterable[bytes | RowTooLarge]) -> Iterator[ParsedRow]:
             continue
         number += 1
         try:
-            data = json.loads(line)
+            data = json.loads(line.decode("utf-8"), parse_constant=_not_json)
         except (ValueError, RecursionError):
             yield number, None, {"non_field_errors": ["Not valid JSON (UTF-8, one object per line)."]}
             continue

@@ -71,6 +71,23 @@ def test_the_same_rules_as_post_user(api):
     assert User.objects.count() == 0
 
 
+def test_a_row_is_json_as_post_user_reads_it(api):
+    """Rows were parsed by json.loads on bytes, which guesses UTF-16 and UTF-32, skips a BOM on
+    any line, and takes NaN and Infinity, all of which POST /user refuses. A BOM opening the
+    file is still skipped, as for CSV (editors write one)."""
+    nan = json.dumps(user_payload(email="nan@example.com")).replace('"first_name": "', '"n": NaN, "first_name": "')
+    rows = [
+        b"\xef\xbb\xbf" + json.dumps(user_payload(email="first@example.com")).encode(),
+        nan.encode(),
+        b"\xef\xbb\xbf" + json.dumps(user_payload(email="bom@example.com")).encode(),
+        json.dumps(user_payload(email="utf16@example.com")).encode("utf-16-le"),
+    ]
+    assert api.post("/user", nan, content_type="application/json").status_code == 400
+    results = lines(post(api, b"\n".join(rows) + b"\n"))
+    assert [r["status"] for r in results[:-1]] == ["created", "error", "error", "error"]
+    assert list(User.objects.values_list("email", flat=True)) == ["first@example.com"]
+
+
 def test_csv_with_optional_anniversary_column(api):
     body = (
         "first_name,last_name,email,birthday,timezone,anniversary_date\r\n"
