@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from backoffice import display
 from backoffice.mixins import NotDeletableHere
 
-from . import operations, selectors
+from . import operations, outbox, selectors
 from .models import DeliveryAttempt, Message
 
 SEND_NOW_STATUSES = (Message.Status.PENDING, Message.Status.RETRY)
@@ -36,6 +36,11 @@ def object_actions_for(message: Message) -> list[str]:
     if message.status in SEND_NOW_STATUSES:
         return ["send_now"]
     return []
+
+
+# What an operator reads when a change committed and its publishing failed.
+NOT_PUBLISHED = ("the broker cannot be reached: nothing is on the queue yet. The periodic dispatcher "
+                 "publishes it once the broker is back; there is no need to do it again.")
 
 
 def run_object_action(message: Message, action: str) -> int:
@@ -163,7 +168,13 @@ class MessageAdmin(NotDeletableHere, admin.ModelAdmin):
         button, explanation = OBJECT_ACTIONS[action]
         if request.method == "POST":
             # Decided again on the row as it is now: it may have moved on since the page was drawn.
-            if run_object_action(message, action):
+            try:
+                done = run_object_action(message, action)
+            except outbox.BrokerUnreachable:
+                self.message_user(request, f"Message {message.pk}: {button.lower()} saved, but {NOT_PUBLISHED}",
+                                  flash.WARNING)
+                return redirect(page)
+            if done:
                 self.message_user(request, f"Message {message.pk}: {button.lower()} done; it is on the queue now.",
                                   flash.SUCCESS)
             else:
@@ -189,17 +200,26 @@ class MessageAdmin(NotDeletableHere, admin.ModelAdmin):
 
     @admin.action(description="Retry selected dead, failed or expired messages", permissions=["view"])
     def retry_selected(self, request, queryset):
-        count = operations.retry_messages(
-            queryset.values_list("id", flat=True), statuses=operations.RETRYABLE_BY_OPERATOR
-        )
+        try:
+            count = operations.retry_messages(
+                queryset.values_list("id", flat=True), statuses=operations.RETRYABLE_BY_OPERATOR
+            )
+        except outbox.BrokerUnreachable:
+            self.message_user(request, f"The retry is saved, but {NOT_PUBLISHED}", flash.WARNING)
+            return
         self.message_user(request, f"{count} message(s) queued again.", flash.SUCCESS)
 
     @admin.action(description="Send the selected messages' users their message now", permissions=["view"])
     def send_selected_now(self, request, queryset):
         sent = 0
-        for message in queryset.select_related("user"):
-            for action in object_actions_for(message):
-                sent += run_object_action(message, action)
+        try:
+            for message in queryset.select_related("user"):
+                for action in object_actions_for(message):
+                    sent += run_object_action(message, action)
+        except outbox.BrokerUnreachable:
+            self.message_user(request, f"{sent} message(s) queued; the next is saved, but {NOT_PUBLISHED}",
+                              flash.WARNING)
+            return
         self.message_user(request, f"{sent} message(s) queued now.", flash.SUCCESS)
 
 

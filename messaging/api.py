@@ -1,5 +1,7 @@
 """HTTP layer for /messages and /user/<id>/messages: parse, call a selector or service, render."""
 
+import logging
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -11,9 +13,12 @@ from users.selectors import parse_user_id
 from users.serializers import ErrorSerializer
 from users.models import User
 
-from . import operations, selectors
+from . import operations, outbox, selectors
 from .pagination import MessageCursorPagination
 from .serializers import MessageDetailSerializer, MessageListQuerySerializer, MessageSerializer
+
+
+log = logging.getLogger(__name__)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -118,6 +123,12 @@ class MessageRetryView(generics.GenericAPIView):
                 {"status": [f"The message is {exc.status}; only dead or failed messages can be retried."]},
                 detail=_not_retryable_detail(exc.status),
             ) from None
+        except outbox.BrokerUnreachable:
+            # The retry is committed; only its publishing failed. The message waits, pending and
+            # due now, for the periodic dispatcher, which publishes it once the broker is back.
+            log.warning("retry of message %s saved; the broker is unreachable, the dispatcher will publish it",
+                        message_id)
+            message = selectors.get_message(message_id)
         return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
 
 

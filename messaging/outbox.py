@@ -15,6 +15,7 @@ import uuid
 
 from django.conf import settings
 from django.db import connection, transaction
+from kombu.exceptions import OperationalError as BrokerUnreachable  # what publishing raises, for callers
 from opentelemetry import trace
 
 from core import clock
@@ -23,6 +24,7 @@ from core.queues import DELIVERY_QUEUE
 from . import signals
 from .sql import db_values
 from .models import Message
+
 
 tracer = trace.get_tracer(__name__)
 

@@ -5,7 +5,7 @@ reached is not a failure of the change, and must not read as one."""
 import contextlib
 
 from django.core.management.base import CommandError
-from kombu.exceptions import OperationalError as BrokerUnreachable
+from messaging.outbox import BrokerUnreachable
 
 # Not 1 (nothing done) nor 2 (a usage error): the change is saved but not in effect yet.
 SAVED_NOT_PUBLISHED = 3

@@ -127,6 +127,24 @@ def test_an_answer_that_leaves_a_large_body_unread_says_the_connection_closes(ap
         assert client.get("/user").status_code == 200
 
 
+def test_a_retry_while_the_broker_is_down_is_accepted_and_waits_for_the_dispatcher(processes, server_token):
+    """The retry commits before it publishes; the publish raised kombu's OperationalError out of
+    the view, a 500 for a retry that had been saved and that the dispatcher sends later."""
+    from messaging.models import Message
+    from tests.factories import make_user, utc
+
+    user = make_user(birthday=__import__("datetime").date(1990, 6, 15))
+    dead = Message.objects.create(user=user, kind="birthday", occasion_date=__import__("datetime").date(2026, 6, 15),
+                                  due_at=utc(2026, 6, 15, 9), status="dead", attempts=3, failures=3)
+    base, _ = start_api(processes, {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:9/none"})
+    answer = httpx.post(f"{base}/messages/{dead.id}/retry", headers={"Authorization": f"Bearer {server_token}"},
+                        timeout=60)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "pending"
+    dead.refresh_from_db()
+    assert dead.status == "pending" and dead.failures == 0
+
+
 def test_the_server_opens_no_control_socket(processes, tmp_path):
     """gunicorn 25.1+ listens on a control socket by default, at one path per user
     ($HOME/.gunicorn/gunicorn.ctl): every API server of that user (several per machine in tests

@@ -143,3 +143,43 @@ def test_deleting_a_recipient_still_deletes_their_messages(admin_client, recipie
     response = admin_client.post(f"/admin/users/user/{recipient.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Message.objects.exists()
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """The Celery app pointed at a port nothing listens on, with its cached connections dropped."""
+    from birthday.celery import app
+
+    def forget_connections():
+        # The app's pools are made from the broker URL on first use; cleared, the next publish
+        # makes them for the URL in effect (kombu keeps each URL's pools, so none is closed).
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    forget_connections()
+    for key in ("broker_url", "broker_write_url"):
+        monkeypatch.setitem(app.conf, key, "amqp://guest:guest@127.0.0.1:9//")
+    yield
+    forget_connections()
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("action, status", [("retry", "dead"), ("send-now", "retry")])
+def test_a_button_pressed_while_the_broker_is_down_says_what_was_saved(admin_client, recipient, broker_down, action,
+                                                                        status):
+    """The change commits before it is published; the publish raised out of the view (a 500)."""
+    msg = message(recipient, status, failures=5, attempts=5, dispatch_after=utc(2099, 1, 1))
+    done = admin_client.post(f"/admin/messaging/message/{msg.pk}/{action}/", follow=True)
+    assert done.status_code == 200
+    assert "broker cannot be reached" in done.content.decode()
+    msg.refresh_from_db()
+    assert msg.status == "pending" and msg.dispatch_after <= clock.now()
+
+
+def test_the_retry_list_action_while_the_broker_is_down_says_what_was_saved(admin_client, recipient, broker_down):
+    msg = message(recipient, "dead", failures=5, attempts=5)
+    done = admin_client.post("/admin/messaging/message/", {"action": "retry_selected", "_selected_action": [msg.pk]},
+                             follow=True)
+    assert done.status_code == 200 and "broker cannot be reached" in done.content.decode()
+    msg.refresh_from_db()
+    assert msg.status == "pending"
