@@ -11,7 +11,7 @@ from backoffice.mixins import NotDeletableHere
 from . import operations, outbox, selectors
 from .models import DeliveryAttempt, Message
 
-SEND_NOW_STATUSES = (Message.Status.PENDING, Message.Status.RETRY)
+SEND_NOW_STATUSES = operations.WAITING
 
 # What the buttons on a message's page do: name -> (button, what the confirmation page says).
 OBJECT_ACTIONS = {
@@ -49,10 +49,7 @@ def run_object_action(message: Message, action: str) -> int:
         return 0
     if action == "retry":
         return operations.retry_messages([message.id], operations.RETRYABLE_BY_OPERATOR)
-    try:
-        return int(operations.send_now(message.user, message.kind) is not None)
-    except operations.QueuedByAnother:
-        return 0  # another process made that message first: it goes out, but not from this action
+    return operations.send_messages_now([message.id])
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -209,16 +206,18 @@ class MessageAdmin(NotDeletableHere, admin.ModelAdmin):
             return
         self.message_user(request, f"{count} message(s) queued again.", flash.SUCCESS)
 
-    @admin.action(description="Send the selected messages' users their message now", permissions=["view"])
+    @admin.action(description="Send the selected messages now (waiting ones now, dead, failed or expired ones "
+                              "retried)", permissions=["view"])
     def send_selected_now(self, request, queryset):
-        sent = 0
+        # The selected messages as they are now, waiting ones first, then those to retry: each
+        # step publishes every ready row, so a waiting message must be counted before a retry's
+        # publishing takes it (and none is ever looked at again after it went on the queue).
+        ids = list(queryset.values_list("id", flat=True))
         try:
-            for message in queryset.select_related("user"):
-                for action in object_actions_for(message):
-                    sent += run_object_action(message, action)
+            sent = operations.send_messages_now(ids)
+            sent += operations.retry_messages(ids, operations.RETRYABLE_BY_OPERATOR)
         except outbox.BrokerUnreachable:
-            self.message_user(request, f"{sent} message(s) queued; the next is saved, but {NOT_PUBLISHED}",
-                              flash.WARNING)
+            self.message_user(request, f"The selected messages are saved, but {NOT_PUBLISHED}", flash.WARNING)
             return
         self.message_user(request, f"{sent} message(s) queued now.", flash.SUCCESS)
 

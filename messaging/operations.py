@@ -3,7 +3,8 @@
 import datetime
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Value
+from django.db.models.functions import Least
 
 from core import calendar, clock, occasions
 
@@ -51,6 +52,23 @@ def retry_messages(message_ids=None, statuses=(Message.Status.DEAD,)) -> int:
         count = rows.update(status=Message.Status.PENDING, failures=0, due_at=now, dispatch_after=now, last_error="",
                             updated_at=now)
     outbox.dispatch_ready(now)
+    return count
+
+
+WAITING = (Message.Status.PENDING, Message.Status.RETRY)
+
+
+def send_messages_now(message_ids) -> int:
+    """Make these messages, where they are still waiting (pending, or waiting to retry), ready
+    now and publish them; returns how many. Only the messages named: unlike `send_now`, which
+    is about a user, nothing is created, so selecting a message that went out meanwhile is a
+    no-op rather than next year's message early."""
+    now = clock.now()
+    with transaction.atomic():
+        count = Message.objects.filter(id__in=list(message_ids), status__in=WAITING).update(
+            status=Message.Status.PENDING, dispatch_after=now, due_at=Least(F("due_at"), Value(now)), updated_at=now)
+    if count:
+        outbox.dispatch_ready(now)
     return count
 
 

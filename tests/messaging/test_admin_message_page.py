@@ -2,6 +2,7 @@
 Send now buttons that confirm first and report the outcome; attempts and times read plainly."""
 
 import datetime
+import re
 
 import pytest
 
@@ -183,3 +184,17 @@ def test_the_retry_list_action_while_the_broker_is_down_says_what_was_saved(admi
     assert done.status_code == 200 and "broker cannot be reached" in done.content.decode()
     msg.refresh_from_db()
     assert msg.status == "pending"
+
+
+def test_send_now_on_several_selected_messages_sends_each_once_and_makes_no_other(admin_client, queues):
+    """The list action sent each selected message through send_now(user, kind); the first call's
+    dispatch published every ready message, so for the others send_now found none unsent and
+    made next year's, due now: two birthday messages each, a day apart from nothing."""
+    users = [make_user(birthday=datetime.date(1990, 3, 4), email=f"u{i}@example.com") for i in range(3)]
+    selected = [message(user, "pending", dispatch_after=clock.now()) for user in users]
+    done = admin_client.post("/admin/messaging/message/", {
+        "action": "send_selected_now", "_selected_action": [m.pk for m in selected]}, follow=True)
+    assert "3 message(s) queued now" in done.content.decode(), re.findall(r"<li class=\"[a-z]+\">(.*?)</li>", done.content.decode())
+    assert Message.objects.count() == 3
+    assert set(Message.objects.values_list("status", flat=True)) == {"queued"}
+    assert sorted(mid for batch in drain_task_args() for mid in batch) == sorted(m.pk for m in selected)
