@@ -4,14 +4,40 @@ and an operations overview page linked from the index."""
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseBadRequest
 from django.urls import path
+
+# Date parts a list filter may name (`due_at__year=2026`, as date_hierarchy links do): the range
+# each can take. Django turns `year=99999` into a date and raises (a 500).
+_DATE_PARTS = {"__year": (1, 9999), "__month": (1, 12), "__day": (1, 31)}
+
+
+def unusable_filter(query) -> str | None:
+    """What makes a list page's query impossible to run, or None. PostgreSQL refuses a NUL in
+    text (a DataError, so a 500 on every filter over a text column)."""
+    for key, values in query.lists():
+        for value in values:
+            if "\x00" in key or "\x00" in value:
+                return f"{key!r} holds a NUL character"
+            for suffix, (low, high) in _DATE_PARTS.items():
+                if key.endswith(suffix) and not (value.isdigit() and low <= int(value) <= high):
+                    return f"{key} must be a number from {low} to {high}"
+    return None
 
 
 class SelectionGuard:
-    """A list action runs only on values its model's primary key can hold. Django filters
-    `pk__in` with whatever the POST names, and a value the field refuses (`abc`, an id past the
-    column's range) raised in the database or the field: a 500 for a hand-made POST. Mixed into
-    every ModelAdmin the site registers, Django's and third parties' as well as ours."""
+    """A list action runs only on values its model's primary key can hold, and a list page only
+    with filter values the database can take. Django filters `pk__in` with whatever the POST
+    names, and a value the field refuses (`abc`, an id past the column's range) raised in the
+    database or the field: a 500 for a hand-made POST or URL. Mixed into every ModelAdmin the
+    site registers, Django's and third parties' as well as ours."""
+
+    def changelist_view(self, request, extra_context=None):
+        problem = unusable_filter(request.GET)
+        if problem:
+            return HttpResponseBadRequest(f"This list cannot be filtered that way: {problem}.",
+                                          content_type="text/plain; charset=utf-8")
+        return super().changelist_view(request, extra_context)
 
     def response_action(self, request, queryset):
         primary_key = self.model._meta.pk

@@ -1,8 +1,27 @@
+from django import forms
 from django.contrib import admin, messages as flash
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from . import services
 from .models import Endpoint, Event
+
+
+class JSONFormField(forms.JSONField):
+    """Django's JSON form field, with input nested past the decoder's recursion limit refused as
+    invalid JSON (it catches only JSONDecodeError: the RecursionError was a 500)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": "…"}) from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
 
 
 @admin.register(Endpoint)
@@ -13,7 +32,7 @@ class EndpointAdmin(admin.ModelAdmin):
     readonly_fields = ("secret", "previous_secret", "previous_secret_expires_at", "created_at", "updated_at")
     fields = ("url", "description", "event_types", "is_active", *readonly_fields)
     actions = ["rotate_secrets"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}, models.JSONField: {"form_class": JSONFormField}}
 
     def save_model(self, request, obj, form, change):
         if change:
