@@ -53,12 +53,21 @@ class ApiTokenAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        services.delete_tokens([obj])
+        self._warn_if_cached(request, services.delete_tokens([obj]))
 
     def delete_queryset(self, request, queryset):
-        services.delete_tokens(list(queryset))
+        self._warn_if_cached(request, services.delete_tokens(list(queryset)))
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        revoked = sum(services.revoke_token(token) for token in queryset)
-        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+        revocations = [services.revoke_token(token) for token in queryset]
+        self.message_user(request, f"Revoked {sum(r.revoked for r in revocations)} token(s).", messages.SUCCESS)
+        self._warn_if_cached(request, [r.cache for r in revocations])
+
+    def _warn_if_cached(self, request, cache_writes) -> None:
+        # The change is committed; only the token cache (Redis) still answers for the token.
+        if any(write.done is False for write in cache_writes):
+            self.message_user(
+                request, f"The token cache (Redis) could not be updated: the API may still accept the token for up "
+                f"to {services.TOKEN_CACHE_SECONDS} seconds. Revoke it again once Redis is back for it to take "
+                "effect at once.", messages.WARNING)

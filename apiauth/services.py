@@ -127,9 +127,10 @@ def _revoke(token: ApiToken) -> Revocation:
     return Revocation(revoked=bool(updated), cache=cache_write)
 
 
-def revoke_token(token: ApiToken) -> bool:
-    """Revoke; returns False if it was already revoked."""
-    return _revoke(token).revoked
+def revoke_token(token: ApiToken) -> Revocation:
+    """Revoke (`revoked` is False if it was already); outside a transaction `cache.done` says
+    whether the token cache took the change."""
+    return _revoke(token)
 
 
 def revoke_by_name(name: str) -> Revocation:
@@ -142,11 +143,10 @@ def revoke_by_name(name: str) -> Revocation:
     return _revoke(token)
 
 
-def delete_tokens(tokens) -> None:
+def delete_tokens(tokens) -> list[CacheWrite]:
     hashes = [token.token_hash for token in tokens]
     ApiToken.objects.filter(token_hash__in=hashes).delete()
-    for token_hash in hashes:
-        _overwrite(token_hash, _MISSING)
+    return [_overwrite(token_hash, _MISSING) for token_hash in hashes]
 
 
 def _load(token_hash: str) -> TokenInfo | None:

@@ -72,3 +72,22 @@ def test_deleting_in_the_admin_stops_the_token(admin_client, django_capture_on_c
     assert response.status_code == 302
     assert not ApiToken.objects.filter(pk=token.pk).exists()
     assert client.get("/user").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revoking_while_the_token_cache_is_down_warns_that_the_token_still_works(admin_client, settings):
+    """The revoke commits, but the cache keeps vouching for the token until its entry expires;
+    the admin said only "Revoked 1 token(s).", as if it took effect at once."""
+    from django.test import override_settings
+
+    from tests.ports import free_port
+
+    token, _ = services.create_token("partner")
+    nothing_listens = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/9"}}
+    with override_settings(CACHES=nothing_listens):
+        response = admin_client.post("/admin/apiauth/apitoken/", {"action": "revoke", "_selected_action": [token.pk]},
+                                     follow=True)
+    texts = [str(message) for message in response.context["messages"]]
+    assert "Revoked 1 token(s)." in texts
+    assert any("could not be updated" in text and f"{services.TOKEN_CACHE_SECONDS} seconds" in text for text in texts)
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
