@@ -84,6 +84,18 @@ def test_a_patch_is_checked_against_the_stored_birth_date(api):
     assert (user.birthday, user.anniversary_date) == (datetime.date(1990, 3, 4), datetime.date(2015, 6, 10))
 
 
+def test_a_patch_of_the_zone_alone_rechecks_the_stored_dates_in_the_new_zone(api):
+    """Born today in Kiritimati (UTC+14), where it is already 2 March; in Pago Pago (UTC-11) it
+    is still 1 March. A PATCH of the zone alone was accepted, leaving a birthday in the future
+    that a PUT of exactly the resulting data refused."""
+    created = api.post("/user", user_payload(birthday="2026-03-02", timezone="Pacific/Kiritimati"), format="json")
+    assert created.status_code == 201, created.content
+    response = api.patch(f"/user/{created.json()['id']}", {"timezone": "Pacific/Pago_Pago"}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"birthday": ["Date cannot be in the future."]}
+    assert User.objects.get(pk=created.json()["id"]).timezone == "Pacific/Kiritimati"
+
+
 def test_a_put_that_drops_the_anniversary_may_move_the_birthday_past_it(api):
     created = api.post("/user", user_payload(anniversary_date="2015-06-10"), format="json").json()
     response = api.put(f"/user/{created['id']}", user_payload(birthday="2016-01-01"), format="json")
