@@ -1,7 +1,8 @@
 """Schema postprocessing: answers every operation can give, whatever its view declares.
 
-Both come before any view code runs, so no view's own schema can know of them; a fuzzer that
-sends arbitrary headers reaches them on every operation."""
+The 400 and 406 come before any view code runs, so no view's own schema can know of them; a
+fuzzer that sends arbitrary headers reaches them on every operation. The 503 is the exception
+handler's, for every view."""
 
 
 def _error(description: str) -> dict:
@@ -12,6 +13,8 @@ def _error(description: str) -> dict:
 ANY_OPERATION = {
     "400": _error("A request Django cannot serve at all, such as a Host header outside DJANGO_ALLOWED_HOSTS"),
     "406": _error("The Accept header admits no JSON answer (the API answers application/json only)"),
+    # The exception handler answers every view's database outage so (birthday/exceptions.py).
+    "503": _error("The database is unavailable; retry after the Retry-After header's seconds"),
 }
 
 

@@ -109,3 +109,12 @@ def test_an_unknown_format_suffix_on_the_api_is_a_not_found_in_its_json_shape(to
     response = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/user?format=xml")
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "detail": "Not found."}
+
+
+def test_every_operation_documents_the_503_of_a_database_outage(schema):
+    """The exception handler answers 503 with Retry-After for any view while PostgreSQL is down;
+    the /messages and /webhooks operations did not say so."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            # /readyz describes its own 503 (its checks); the others answer in the error shape.
+            assert "503" in operation["responses"], f"{method.upper()} {path} does not document its 503"
