@@ -51,9 +51,18 @@ class OccasionInline(OccasionTimes, admin.TabularInline):
 
 
 class UserAdminForm(forms.ModelForm):
+    # When the recipient was last saved, as this form was drawn: a save from a form drawn before
+    # another save is refused (services.StaleEdit) instead of putting that save's values back.
+    loaded_version = forms.DateTimeField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = User
         fields = ["first_name", "last_name", "email", "birthday", "timezone", "anniversary_date"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = self.instance.updated_at
 
     def clean_email(self):
         # Said in words here; the case-insensitive unique index would only name itself.
@@ -110,12 +119,18 @@ class UserAdmin(admin.ModelAdmin):
             self.message_user(request, "A recipient with this email already exists (emails are compared ignoring "
                               "case); nothing was saved.", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+        except services.StaleEdit:
+            self.message_user(request, "This recipient was changed since this page was opened (in another tab or by "
+                              "someone else); nothing was saved. Here it is as it is now: make your change again.",
+                              messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     # Every change goes through the service so occasions and pending messages follow it.
     def save_model(self, request, obj, form, change):
         data = {field: form.cleaned_data[field] for field in services.EDITABLE_FIELDS if field in form.cleaned_data}
         if change:
-            saved = services.update_user(obj.pk, {field: data[field] for field in form.changed_data if field in data})
+            saved = services.update_user(obj.pk, {field: data[field] for field in form.changed_data if field in data},
+                                         unchanged_since=form.cleaned_data.get("loaded_version"))
         else:
             saved = services.create_user(data)
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at

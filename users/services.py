@@ -21,6 +21,10 @@ class UserNotFound(Exception):
     pass
 
 
+class StaleEdit(Exception):
+    """The user was changed after the editor read them: applying the edit would undo that."""
+
+
 def _email_conflict() -> ConflictError:
     return ConflictError(
         {"email": ["A user with this email already exists."]}, detail="A user with this email already exists."
@@ -58,8 +62,12 @@ def create_user(data: dict) -> User:
     return user
 
 
-def update_user(user_id: int, data: dict) -> User:
-    """Apply the given field values; only fields whose value changes move the schedule."""
+def update_user(user_id: int, data: dict, *, unchanged_since=None) -> User:
+    """Apply the given field values; only fields whose value changes move the schedule.
+
+    `unchanged_since`: the `updated_at` the editor saw. When the row has changed since, nothing
+    is applied and StaleEdit is raised: a form filled in before another save would otherwise
+    put back the values that save replaced."""
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not user fields: {sorted(unknown)}")
@@ -71,6 +79,8 @@ def update_user(user_id: int, data: dict) -> User:
         user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
         if user is None:
             raise UserNotFound(user_id)
+        if unchanged_since is not None and user.updated_at != unchanged_since:
+            raise StaleEdit(user_id)
         changed = {field for field, value in data.items() if getattr(user, field) != value}
         if not changed:
             return user

@@ -114,6 +114,29 @@ def test_editing_the_timezone_moves_the_occasion(admin_client, people):
     assert Occasion.objects.get(user=ann).due_at == datetime.datetime(2026, 3, 4, 9, 0, tzinfo=datetime.UTC)
 
 
+def test_a_form_opened_before_another_save_is_refused_instead_of_undoing_it(admin_client, people):
+    """Two tabs on one recipient: the second save compared its stale birthday with the saved one,
+    saw a change, and silently put the old birthday back."""
+    import re
+
+    ann = people["ann"]
+    url = f"/admin/users/user/{ann.pk}/change/"
+    forms = [admin_client.get(url).content.decode() for _ in range(2)]
+    versions = [re.search(r'name="loaded_version" value="([^"]+)"', form).group(1) for form in forms]
+    data = {
+        "first_name": "Ann", "last_name": "Lee", "email": "ann@example.com",
+        "birthday": "1990-03-04", "timezone": "Asia/Kathmandu", "anniversary_date": "",
+        "occasions-TOTAL_FORMS": "1", "occasions-INITIAL_FORMS": "1",
+        "occasions-0-id": str(Occasion.objects.get(user=ann).pk), "occasions-0-user": str(ann.pk),
+    }
+    first = admin_client.post(url, {**data, "birthday": "1991-02-03", "loaded_version": versions[0]})
+    assert first.status_code == 302
+    second = admin_client.post(url, {**data, "last_name": "Leigh", "loaded_version": versions[1]}, follow=True)
+    assert any("changed since" in str(message) for message in second.context["messages"])
+    ann.refresh_from_db()
+    assert (ann.birthday, ann.last_name) == (datetime.date(1991, 2, 3), "Lee")
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("timezone", "Mars/Base"), ("birthday", "2030-01-01"), ("email", "ANN@example.com")],
