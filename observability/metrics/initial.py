@@ -33,9 +33,9 @@ def _message_types() -> list[str]:
 
 
 def _queues() -> tuple[str, ...]:
-    from core.queues import DELIVERY_QUEUE, SCHEDULER_QUEUE
+    from core.queues import DELIVERY_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE
 
-    return (SCHEDULER_QUEUE, DELIVERY_QUEUE)
+    return (SCHEDULER_QUEUE, DELIVERY_QUEUE, WEBHOOK_QUEUE)
 
 
 def messages() -> None:

@@ -50,6 +50,8 @@ def test_failure_counters_are_at_zero_before_the_first_failure():
         'birthday_scheduler_external_api_errors_total{error_type="invalid_response",vendor="email-service"} 0.0',
         'birthday_scheduler_api_requests_total{method="POST",path="user",status="500"} 0.0',
         'birthday_scheduler_messages_due_total{message_type="anniversary"} 0.0',
+        # The webhook worker publishes its retries to its own queue; the series was missing until then.
+        'birthday_scheduler_queue_messages_published_total{queue_name="webhooks"} 0.0',
     ):
         assert line in text, line
 
