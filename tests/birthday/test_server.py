@@ -2,6 +2,7 @@
 own rejections included), 503 while PostgreSQL is down, access lines that carry the request's
 ids. Each test starts gunicorn with birthday/gunicorn_config.py and talks to it over a socket."""
 
+import datetime
 import json
 import os
 import re
@@ -13,10 +14,11 @@ import time
 import httpx
 import pytest
 
+from messaging.models import Message
 from observability.metrics.definitions import NS
 from tests.chaos.private_services import PrivatePostgres, make_root
 from tests.conftest import ROOT, ProcessGroup, wait_until
-from tests.factories import user_payload
+from tests.factories import make_user, user_payload, utc
 from tests.system import start_api
 
 pytestmark = pytest.mark.integration
@@ -130,11 +132,8 @@ def test_an_answer_that_leaves_a_large_body_unread_says_the_connection_closes(ap
 def test_a_retry_while_the_broker_is_down_is_accepted_and_waits_for_the_dispatcher(processes, server_token):
     """The retry commits before it publishes; the publish raised kombu's OperationalError out of
     the view, a 500 for a retry that had been saved and that the dispatcher sends later."""
-    from messaging.models import Message
-    from tests.factories import make_user, utc
-
-    user = make_user(birthday=__import__("datetime").date(1990, 6, 15))
-    dead = Message.objects.create(user=user, kind="birthday", occasion_date=__import__("datetime").date(2026, 6, 15),
+    user = make_user(birthday=datetime.date(1990, 6, 15))
+    dead = Message.objects.create(user=user, kind="birthday", occasion_date=datetime.date(2026, 6, 15),
                                   due_at=utc(2026, 6, 15, 9), status="dead", attempts=3, failures=3)
     base, _ = start_api(processes, {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:9/none"})
     answer = httpx.post(f"{base}/messages/{dead.id}/retry", headers={"Authorization": f"Bearer {server_token}"},

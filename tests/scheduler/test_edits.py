@@ -6,12 +6,13 @@ import datetime
 import threading
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 
 from core import clock
 from messaging.models import Message
 from scheduler import services
 from scheduler.models import Occasion
+from tests.conftest import wait_until
 from tests.factories import make_user, utc
 from users import services as user_services
 
@@ -95,23 +96,31 @@ def test_a_message_moved_back_east_goes_out_at_once(purge_queues):
 
 # --- An edit and a tick at the same moment ---------------------------------------------------
 
+HOLD = 4242  # the advisory lock a tick's message insert waits for while the test holds it
+
+
 @pytest.fixture
-def tick_paused_before_commit(monkeypatch):
+def tick_paused_before_commit():
     """Runs a tick in a thread and holds it after it has written its messages, with the due
-    occasions locked and its transaction open, which is where an edit used to deadlock it."""
-    from messaging import outbox
-
-    written, resume = threading.Event(), threading.Event()
-    create_messages = outbox.create_messages
-
-    def create_then_wait(rows, now):
-        inserted = create_messages(rows, now)
-        written.set()
-        resume.wait(20)
-        return inserted
-
-    monkeypatch.setattr(outbox, "create_messages", create_then_wait)
+    occasions locked and its transaction open, which is where an edit used to deadlock it. The
+    hold is PostgreSQL's own: a trigger after the insert into messages waits for an advisory
+    lock this test holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            CREATE FUNCTION test_hold_tick() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_lock_shared({HOLD}); PERFORM pg_advisory_unlock_shared({HOLD}); RETURN NULL; END $$;
+            CREATE TRIGGER test_hold_tick AFTER INSERT ON messaging_message
+                FOR EACH STATEMENT EXECUTE FUNCTION test_hold_tick();
+            SELECT pg_advisory_lock({HOLD});
+        """)
+    held = [True]
     outcome = {}
+
+    def waiting_on_the_hold() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                           [HOLD])
+            return cursor.fetchone()[0] > 0
 
     def start(now):
         def tick():
@@ -124,11 +133,19 @@ def tick_paused_before_commit(monkeypatch):
 
         thread = threading.Thread(target=tick)
         thread.start()
-        assert written.wait(20), "the tick never reached its messages"
+        wait_until(waiting_on_the_hold, timeout=20, message="the tick writing its messages")
         return thread
 
-    yield start, resume, outcome
-    resume.set()
+    def release():
+        if held[0]:
+            held[0] = False
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT pg_advisory_unlock({HOLD})")
+
+    yield start, release, outcome
+    release()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_hold_tick ON messaging_message; DROP FUNCTION test_hold_tick()")
 
 
 def run_in_thread(function, outcome, key):
@@ -149,7 +166,7 @@ def both_finish(tick, change, resume, outcome):
     """The change waits for the paused tick; once the tick goes on, both succeed."""
     change.join(1.5)
     assert change.is_alive(), "the change should wait for the tick's lock on the occasion"
-    resume.set()
+    resume()
     tick.join(20)
     change.join(20)
     assert not isinstance(outcome["tick"], Exception), outcome["tick"]
