@@ -119,18 +119,14 @@ class Revocation:
     cache: CacheWrite
 
 
-def _revoke(token: ApiToken) -> Revocation:
+def revoke_token(token: ApiToken) -> Revocation:
+    """Revoke (`revoked` is False if it was already); outside a transaction `cache.done` says
+    whether the token cache took the change."""
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
     token.refresh_from_db(fields=["revoked_at"])
     # Also when it was revoked already: running the revoke again repairs a cache a failed update left stale.
     cache_write = _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
     return Revocation(revoked=bool(updated), cache=cache_write)
-
-
-def revoke_token(token: ApiToken) -> Revocation:
-    """Revoke (`revoked` is False if it was already); outside a transaction `cache.done` says
-    whether the token cache took the change."""
-    return _revoke(token)
 
 
 def revoke_by_name(name: str) -> Revocation:
@@ -140,7 +136,7 @@ def revoke_by_name(name: str) -> Revocation:
         token = ApiToken.objects.get(name=name)
     except ApiToken.DoesNotExist:
         raise TokenNotFound(name) from None
-    return _revoke(token)
+    return revoke_token(token)
 
 
 def delete_tokens(tokens) -> list[CacheWrite]:

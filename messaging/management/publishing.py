@@ -5,10 +5,9 @@ reached is not a failure of the change, and must not read as one."""
 import contextlib
 
 from django.core.management.base import CommandError
-from messaging.outbox import BrokerUnreachable
 
-# Not 1 (nothing done) nor 2 (a usage error): the change is saved but not in effect yet.
-SAVED_NOT_PUBLISHED = 3
+from core.exit_status import SAVED_NOT_IN_EFFECT
+from messaging.outbox import BrokerUnreachable
 
 
 @contextlib.contextmanager
@@ -22,5 +21,5 @@ def saved_if_the_broker_is_down(saved: str, again: str):
         raise CommandError(
             f"{saved}, but the broker could not be reached to publish ({exc}). Nothing is lost: the rows "
             f"wait in the database and the periodic dispatcher publishes them once the broker is back. {again}",
-            returncode=SAVED_NOT_PUBLISHED,
+            returncode=SAVED_NOT_IN_EFFECT,
         ) from None

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apiauth import services
+from core.exit_status import SAVED_NOT_IN_EFFECT
 
 
 class Command(BaseCommand):
@@ -24,12 +25,11 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"API token {name!r} was already revoked.")
         if revocation.cache.done is False:
-            # Not 1 (nothing done) nor 2 (a usage error): the revocation is saved, but a script
-            # must not report it effective yet.
+            # The revocation is saved, but a script must not report it effective yet.
             raise CommandError(
                 f"the token cache could not be updated ({revocation.cache.error}): requests with this token "
                 f"may still be accepted for up to {services.TOKEN_CACHE_SECONDS} seconds, until the cached "
                 f"answer expires. The revocation is saved; run revoke_api_token {name} again once the cache "
                 "is reachable to make it take effect at once.",
-                returncode=3,
+                returncode=SAVED_NOT_IN_EFFECT,
             )
