@@ -125,7 +125,8 @@ def revoke_token(token: ApiToken) -> Revocation:
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
     token.refresh_from_db(fields=["revoked_at"])
     # Also when it was revoked already: running the revoke again repairs a cache a failed update left stale.
-    cache_write = _overwrite(token.token_hash, dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True)))
+    revoked = dataclasses.asdict(TokenInfo(id=token.pk, name=token.name, revoked=True))
+    cache_write = _overwrite(token.token_hash, revoked)
     return Revocation(revoked=bool(updated), cache=cache_write)
 
 

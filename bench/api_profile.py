@@ -105,7 +105,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=200, help="requests/s offered; 0 = closed loop, flat out")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--timeout", type=float, default=10, help="seconds an answer may take before it counts as an error")
+    parser.add_argument("--timeout", type=float, default=10,
+                        help="seconds an answer may take before it counts as an error")
     parser.add_argument("--max-id", type=int, default=1000, help="GET reads random ids in 1..max-id")
     parser.add_argument("--prefix", default="apiprof")
     parser.add_argument("--pid", type=int, action="append", default=[], help="server process (children included)")

@@ -26,7 +26,8 @@ def validate_event_types(value) -> None:
     errors = []
     for item in value:
         if not isinstance(item, str) or item not in EVENT_TYPES:
-            errors.append(ValidationError(f"{item!r} is not an event type; the types are {known}.", code="invalid_choice"))
+            errors.append(ValidationError(f"{item!r} is not an event type; the types are {known}.",
+                                          code="invalid_choice"))
     errors.extend(ValidationError(f"{item!r} is listed twice.", code="duplicate")
                   for item in sorted({i for i in value if isinstance(i, str) and value.count(i) > 1}))
     if errors:
@@ -61,7 +62,8 @@ class Endpoint(models.Model):
 
     url = models.URLField(max_length=2000, validators=list(URL_VALIDATORS))
     description = models.CharField(max_length=200, blank=True)
-    event_types = models.JSONField(default=all_event_types, validators=[validate_event_types], help_text="Event types sent to this endpoint")
+    event_types = models.JSONField(default=all_event_types, validators=[validate_event_types],
+                                   help_text="Event types sent to this endpoint")
     is_active = models.BooleanField(default=True)
     secret = models.CharField(max_length=100, editable=False)
     previous_secret = models.CharField(max_length=100, blank=True, editable=False)
